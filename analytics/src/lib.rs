@@ -1,0 +1,18 @@
+//! civica-analytics: the KPI catalogue and the query engine over the Parquet warehouse.
+//!
+//! Everything that speaks SQL or builds DataFusion plans lives here: the session over the
+//! warehouse ([`session`]), the KPI definitions ([`kpi`]), analysts' read-only SQL ([`sql`]) and
+//! the encoding of results as table, CSV or JSON ([`format`]). Callers (the CLI, the dashboard)
+//! pass typed values and receive typed results; they never build SQL.
+
+pub mod error;
+pub mod format;
+pub mod kpi;
+pub mod session;
+pub mod sql;
+
+pub use datafusion::arrow;
+pub use error::{Error, Result};
+pub use format::OutputFormat;
+pub use kpi::{Dimension, KpiId, KpiQuery, KpiResult, KpiRow};
+pub use session::Engine;

@@ -1,0 +1,139 @@
+//! The one place where a DataFusion session over the warehouse is built.
+//!
+//! Callers hold an [`Engine`] and never see the `SessionContext`. The tables are registered
+//! from the warehouse [`Layout`] with explicit schemas and the Hive partition column `year`,
+//! so that an empty warehouse still answers (with no rows), and so that a distributed engine
+//! (Ballista) or object storage can later be swapped in here without touching callers.
+
+use std::sync::Arc;
+
+use civica_ingest::Layout;
+use civica_ingest::layout::{
+    PARTITION_COLUMN, QUARANTINE_PARTITION_COLUMN, QUARANTINE_TABLE, REQUESTS_TABLE,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{Error, Result};
+
+/// The analytics engine over one warehouse.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    layout: Layout,
+}
+
+/// Schema of the `requests` table as stored in the Parquet files (without `year`).
+pub fn requests_file_schema() -> SchemaRef {
+    let utc = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("request_id", DataType::Utf8, false),
+        Field::new("service", DataType::Utf8, false),
+        Field::new("channel", DataType::Utf8, false),
+        Field::new("submitted_at", utc(), false),
+        Field::new("completed_at", utc(), true),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("auth_method", DataType::Utf8, true),
+        Field::new("citizen_key", DataType::Utf8, true),
+        Field::new("amount_eur", DataType::Float64, true),
+        Field::new("satisfaction", DataType::Int32, true),
+        Field::new("record_fingerprint", DataType::Utf8, false),
+    ]))
+}
+
+/// Schema of the `quarantine` table files (without the partition column `ingest`).
+pub fn quarantine_file_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("source_file", DataType::Utf8, false),
+        Field::new("line", DataType::UInt64, false),
+        Field::new("field", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("raw_line", DataType::Utf8, false),
+    ]))
+}
+
+impl Engine {
+    /// An engine over the warehouse at `layout`. Nothing is read until a query runs, and every
+    /// query sees the files committed at the time it starts.
+    pub fn new(layout: Layout) -> Self {
+        Engine { layout }
+    }
+
+    /// The warehouse layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The warehouse version: the number of the latest commit (0 when empty).
+    pub fn version(&self) -> Result<u64> {
+        self.layout
+            .latest_commit()
+            .map_err(|source| Error::Warehouse {
+                path: self.layout.root().display().to_string(),
+                source,
+            })
+    }
+
+    /// A fresh session with the warehouse tables registered.
+    pub(crate) async fn session(&self) -> Result<SessionContext> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("civica", "public");
+        let ctx = SessionContext::new_with_config(config);
+        register_parquet_table(
+            &ctx,
+            REQUESTS_TABLE,
+            &self.layout.requests_dir(),
+            requests_file_schema(),
+            (PARTITION_COLUMN, DataType::Int32),
+        )
+        .await?;
+        register_parquet_table(
+            &ctx,
+            QUARANTINE_TABLE,
+            &self.layout.quarantine_dir(),
+            quarantine_file_schema(),
+            (QUARANTINE_PARTITION_COLUMN, DataType::Int64),
+        )
+        .await?;
+        Ok(ctx)
+    }
+}
+
+/// Registers a Hive-partitioned Parquet table, or an empty one with the same columns when its
+/// directory does not exist yet (no ingest so far).
+async fn register_parquet_table(
+    ctx: &SessionContext,
+    name: &str,
+    dir: &std::path::Path,
+    file_schema: SchemaRef,
+    partition: (&str, DataType),
+) -> Result<()> {
+    if dir.is_dir() {
+        let url = ListingTableUrl::parse(format!("{}/", absolute(dir)?.display()))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![(partition.0.to_string(), partition.1)]);
+        ctx.register_listing_table(name, url.as_str(), options, Some(file_schema), None)
+            .await?;
+    } else {
+        let mut fields: Vec<Field> = file_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(partition.0, partition.1, false));
+        let empty = MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
+        ctx.register_table(name, Arc::new(empty))?;
+    }
+    Ok(())
+}
+
+fn absolute(path: &std::path::Path) -> Result<std::path::PathBuf> {
+    std::path::absolute(path).map_err(|source| Error::Warehouse {
+        path: path.display().to_string(),
+        source,
+    })
+}

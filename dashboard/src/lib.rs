@@ -1,0 +1,72 @@
+//! civica-dashboard: the web face of civica (pages, charts, JSON API, open-data downloads).
+//!
+//! Handlers parse the request, ask `civica-analytics` for typed results and encode them; they
+//! never build SQL. [`app`] builds the router, [`serve`] runs it until SIGTERM or Ctrl-C.
+
+pub mod charts;
+pub mod error;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use civica_analytics::Engine;
+use tokio::net::TcpListener;
+
+pub use error::AppError;
+
+/// Shared state of every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine) -> Self {
+        AppState {
+            engine: Arc::new(engine),
+        }
+    }
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::pages::router())
+        .merge(routes::api::router())
+        .merge(routes::opendata::router())
+        .merge(routes::health::router())
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until the process receives SIGTERM or Ctrl-C; requests in
+/// flight are allowed to finish.
+pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

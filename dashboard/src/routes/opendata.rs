@@ -1,0 +1,45 @@
+//! Open-data downloads: `GET /opendata/{kpi}.csv` (by service and year).
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use civica_analytics::format::{OutputFormat, encode_batches};
+use civica_analytics::{Dimension, KpiId, KpiQuery};
+
+use crate::AppState;
+use crate::error::AppError;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/opendata/{file}", get(download_dataset))
+}
+
+async fn download_dataset(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let not_found = || AppError::NotFound {
+        message: format!("no dataset named `{file}`"),
+    };
+    let id = file.strip_suffix(".csv").ok_or_else(not_found)?;
+    let kpi = id.parse::<KpiId>().map_err(|_| not_found())?;
+    let query = KpiQuery::new(kpi).by(vec![Dimension::Service, Dimension::Year]);
+    let result = state.engine.kpi(&query).await?;
+    let body = encode_batches(&result.batches, OutputFormat::Csv)?;
+    let body = if body.is_empty() {
+        b"service,year,value,numerator,denominator\n".to_vec()
+    } else {
+        body
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}.csv\"", kpi.as_str()),
+            ),
+        ],
+        body,
+    ))
+}

@@ -1,0 +1,126 @@
+//! Keyed pseudonyms for citizen identifiers.
+//!
+//! A codice fiscale is low-entropy: a plain hash can be reversed by trying every plausible
+//! code. civica therefore uses HMAC-SHA256 under a secret key that lives outside the
+//! repository and outside the warehouse; without the key, pseudonyms cannot be linked back.
+//! The same key gives the same pseudonym, so repeat users can still be counted.
+
+use std::io::Write;
+use std::path::Path;
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+use crate::error::{Error, Result};
+
+/// Minimum key length in bytes (the HMAC-SHA256 block of security).
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// Computes `citizen_key` values from raw identifiers.
+#[derive(Clone)]
+pub struct Pseudonymiser {
+    mac: Hmac<Sha256>,
+}
+
+impl std::fmt::Debug for Pseudonymiser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.write_str("Pseudonymiser { .. }")
+    }
+}
+
+impl Pseudonymiser {
+    /// A pseudonymiser under `key` (at least [`MIN_KEY_BYTES`] bytes).
+    pub fn new(key: &[u8]) -> std::result::Result<Self, String> {
+        if key.len() < MIN_KEY_BYTES {
+            return Err(format!(
+                "the key has {} bytes, at least {MIN_KEY_BYTES} are needed",
+                key.len()
+            ));
+        }
+        let mac = Hmac::<Sha256>::new_from_slice(key).map_err(|e| e.to_string())?;
+        Ok(Pseudonymiser { mac })
+    }
+
+    /// Reads the key file at `path` (hex-encoded), creating it with a fresh random key if it
+    /// does not exist. The file is created readable by its owner only.
+    pub fn load_or_create(path: &Path) -> Result<Self> {
+        let key_error = |reason: String| Error::PseudonymKey {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !path.exists() {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            let mut key = [0u8; MIN_KEY_BYTES];
+            rand::rng().fill_bytes(&mut key);
+            write_private(path, hex::encode(key).as_bytes()).map_err(|e| Error::io(path, e))?;
+            tracing::info!(path = %path.display(), "created a new pseudonymisation key");
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let key = hex::decode(text.trim())
+            .map_err(|e| key_error(format!("not a hex-encoded key: {e}")))?;
+        Pseudonymiser::new(&key).map_err(key_error)
+    }
+
+    /// The pseudonym of one identifier: 32 hex digits (128 bits) of its HMAC. Identifiers are
+    /// normalised first (trimmed, upper case) so that `rssmra…` and `RSSMRA…` agree.
+    pub fn citizen_key(&self, citizen_id: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(citizen_id.trim().to_uppercase().as_bytes());
+        let digest = mac.finalize().into_bytes();
+        hex::encode(&digest[..16])
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    file.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudonyms_depend_on_the_key_and_not_on_case() {
+        let a = Pseudonymiser::new(&[1u8; 32]).unwrap();
+        let b = Pseudonymiser::new(&[2u8; 32]).unwrap();
+        let id = "RSSMRA80A01C573X";
+        assert_eq!(a.citizen_key(id), a.citizen_key(" rssmra80a01c573x "));
+        assert_ne!(a.citizen_key(id), b.citizen_key(id));
+        assert_eq!(a.citizen_key(id).len(), 32);
+        assert!(!a.citizen_key(id).contains("RSSMRA"));
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        assert!(Pseudonymiser::new(&[0u8; 8]).is_err());
+    }
+
+    #[test]
+    fn key_file_is_created_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/pseudonym.key");
+        let first = Pseudonymiser::load_or_create(&path).unwrap();
+        let second = Pseudonymiser::load_or_create(&path).unwrap();
+        assert_eq!(first.citizen_key("X"), second.citizen_key("X"));
+    }
+}

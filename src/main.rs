@@ -1,0 +1,294 @@
+//! The `civica` command line: generate sample logs, ingest them, compute KPIs, query the
+//! warehouse and serve the dashboard.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use civica_analytics::format::write_batches;
+use civica_analytics::{Dimension, Engine, KpiId, KpiQuery, OutputFormat};
+use civica_ingest::sample::{SampleOptions, write_sample};
+use civica_ingest::{Layout, Pseudonymiser, ingest_files};
+use clap::{Args, Parser, Subcommand};
+
+/// civica: trustworthy KPIs, a public dashboard and open data from the logs of a city's
+/// public services.
+#[derive(Debug, Parser)]
+#[command(name = "civica", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a synthetic sample city's request log (DIR/requests.csv).
+    Generate {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Random seed: the same seed gives the same bytes.
+        #[arg(long, default_value_t = SampleOptions::default().seed)]
+        seed: u64,
+        /// Volume multiplier (1.0 ≈ 350,000 requests over 2015–2018).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+    },
+    /// Load request logs (canonical CSV) into the warehouse.
+    Ingest {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Files to load.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print a KPI.
+    Kpi {
+        /// KPI identifier, e.g. online_share.
+        id: String,
+        /// Breakdown dimensions, comma-separated: service, year, channel, auth_method.
+        #[arg(long, default_value = "")]
+        by: String,
+        /// Only these years, comma-separated.
+        #[arg(long)]
+        year: Option<String>,
+        #[arg(long, default_value = "table")]
+        format: OutputFormat,
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+    },
+    /// Run read-only SQL over the warehouse (table `requests`).
+    Query {
+        #[arg(long, default_value = "table")]
+        format: OutputFormat,
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+        /// The SQL statement.
+        sql: String,
+    },
+    /// Serve the dashboard.
+    Serve {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+        #[command(flatten)]
+        bind: BindArgs,
+    },
+    /// Generate the sample (if absent), ingest it, then serve the dashboard.
+    Demo {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        bind: BindArgs,
+        /// Where the sample log is generated.
+        #[arg(long, default_value = "data/sample")]
+        sample_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct WarehouseArgs {
+    /// Warehouse directory.
+    #[arg(long, default_value = "data/warehouse")]
+    warehouse: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct KeyArgs {
+    /// File holding the pseudonymisation key (hex); created if absent. Keep it outside the
+    /// repository and the warehouse. Default: $CIVICA_KEY_FILE, else ~/.config/civica/pseudonym.key.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct BindArgs {
+    /// Address to listen on; port 0 picks a free port (the address is logged).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("civica: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Generate { out, seed, scale } => {
+            if !(scale.is_finite() && scale > 0.0) {
+                bail!("--scale must be a positive number, not {scale}");
+            }
+            let path = write_sample(&out, SampleOptions { seed, scale })
+                .with_context(|| format!("generating the sample in {}", out.display()))?;
+            println!("{}", path.display());
+            Ok(())
+        }
+        Command::Ingest {
+            warehouse,
+            key,
+            json,
+            files,
+        } => {
+            let pseudonymiser = load_key(&key)?;
+            ingest(&warehouse.warehouse, &files, &pseudonymiser, json)
+        }
+        Command::Kpi {
+            id,
+            by,
+            year,
+            format,
+            warehouse,
+        } => {
+            let kpi: KpiId = id.parse()?;
+            let by = Dimension::parse_list(&by)?;
+            let years = parse_years(year.as_deref())?;
+            let engine = Engine::new(Layout::new(&warehouse.warehouse));
+            let result =
+                runtime.block_on(engine.kpi(&KpiQuery::new(kpi).by(by).with_years(years)))?;
+            print_batches(&result.batches, format)
+        }
+        Command::Query {
+            format,
+            warehouse,
+            sql,
+        } => {
+            let engine = Engine::new(Layout::new(&warehouse.warehouse));
+            let batches = runtime.block_on(engine.query(&sql))?;
+            print_batches(&batches, format)
+        }
+        Command::Serve { warehouse, bind } => {
+            runtime.block_on(serve(&warehouse.warehouse, bind.bind))
+        }
+        Command::Demo {
+            warehouse,
+            key,
+            bind,
+            sample_dir,
+        } => {
+            let sample = sample_dir.join("requests.csv");
+            if !sample.exists() {
+                eprintln!(
+                    "civica: generating the sample city in {}",
+                    sample_dir.display()
+                );
+                write_sample(&sample_dir, SampleOptions::default()).with_context(|| {
+                    format!("generating the sample in {}", sample_dir.display())
+                })?;
+            }
+            let pseudonymiser = load_key(&key)?;
+            ingest(&warehouse.warehouse, &[sample], &pseudonymiser, false)?;
+            runtime.block_on(serve(&warehouse.warehouse, bind.bind))
+        }
+    }
+}
+
+fn ingest(
+    warehouse: &Path,
+    files: &[PathBuf],
+    pseudonymiser: &Pseudonymiser,
+    json: bool,
+) -> Result<()> {
+    let layout = Layout::new(warehouse);
+    let summary = ingest_files(&layout, files, pseudonymiser)
+        .with_context(|| format!("ingesting into {}", warehouse.display()))?;
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        for file in &summary.files {
+            eprintln!(
+                "civica: {}: {} rows read, {} accepted, {} quarantined, {} duplicate",
+                file.path,
+                file.rows_read,
+                file.rows_accepted,
+                file.rows_quarantined,
+                file.rows_duplicate
+            );
+        }
+        eprintln!(
+            "civica: commit {}: {} rows read, {} accepted, {} quarantined, {} duplicate",
+            summary.commit,
+            summary.rows_read,
+            summary.rows_accepted,
+            summary.rows_quarantined,
+            summary.rows_duplicate
+        );
+    }
+    Ok(())
+}
+
+async fn serve(warehouse: &Path, bind: SocketAddr) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("listening on {bind}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!("civica dashboard listening on http://{addr}/");
+    let state = civica_dashboard::AppState::new(Engine::new(Layout::new(warehouse)));
+    civica_dashboard::serve(listener, state).await?;
+    Ok(())
+}
+
+fn load_key(args: &KeyArgs) -> Result<Pseudonymiser> {
+    let path = match &args.key_file {
+        Some(path) => path.clone(),
+        None => match std::env::var_os("CIVICA_KEY_FILE") {
+            Some(path) => PathBuf::from(path),
+            None => {
+                let config = std::env::var_os("XDG_CONFIG_HOME")
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+                    .context("cannot find a place for the pseudonymisation key: set --key-file or CIVICA_KEY_FILE")?;
+                config.join("civica").join("pseudonym.key")
+            }
+        },
+    };
+    Ok(Pseudonymiser::load_or_create(&path)?)
+}
+
+fn parse_years(list: Option<&str>) -> Result<Vec<i32>> {
+    list.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<i32>()
+                .with_context(|| format!("`{s}` is not a year"))
+        })
+        .collect()
+}
+
+fn print_batches(
+    batches: &[civica_analytics::arrow::record_batch::RecordBatch],
+    format: OutputFormat,
+) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    write_batches(&mut out, batches, format)?;
+    out.flush()?;
+    Ok(())
+}

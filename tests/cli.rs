@@ -1,0 +1,330 @@
+//! End-to-end tests of the command line on the hand-made fixture (tests/fixtures/README.md
+//! shows how each expected figure was worked out).
+
+mod support;
+
+use support::{csv_rows, fixtures, run, run_ok, s};
+
+struct Warehouse {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+fn warehouse() -> Warehouse {
+    let dir = tempfile::tempdir().unwrap();
+    Warehouse {
+        path: dir.path().join("warehouse"),
+        key: dir.path().join("pseudonym.key"),
+        _dir: dir,
+    }
+}
+
+fn ingest(w: &Warehouse, file: &std::path::Path) -> serde_json::Value {
+    let out = run_ok(&[
+        "ingest",
+        "--json",
+        "--warehouse",
+        s(&w.path),
+        "--key-file",
+        s(&w.key),
+        s(file),
+    ]);
+    let summary: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    let n = |k: &str| {
+        summary[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {summary}"))
+    };
+    assert_eq!(
+        n("rows_read"),
+        n("rows_accepted") + n("rows_quarantined") + n("rows_duplicate"),
+        "nothing is lost: {summary}"
+    );
+    summary
+}
+
+fn assert_close(actual: &str, expected: f64) {
+    let actual: f64 = actual.parse().expect("a number");
+    assert!(
+        (actual - expected).abs() < 1e-9,
+        "{actual} differs from {expected}"
+    );
+}
+
+#[test]
+fn online_share_by_service_and_year_matches_hand_computation() {
+    let w = warehouse();
+    let summary = ingest(&w, &fixtures().join("requests_small.csv"));
+    assert_eq!(summary["rows_read"], 20);
+    assert_eq!(summary["rows_accepted"], 20);
+
+    let csv = run_ok(&[
+        "kpi",
+        "online_share",
+        "--by",
+        "service,year",
+        "--format",
+        "csv",
+        "--warehouse",
+        s(&w.path),
+    ]);
+    assert!(
+        csv.starts_with("service,year,value,numerator,denominator\n"),
+        "{csv}"
+    );
+    let rows = csv_rows(&csv);
+    let expected = [
+        ("certificati_anagrafici", "2017", 100.0 / 4.0, "1", "4"),
+        ("refezione_scolastica", "2016", 100.0 / 3.0, "1", "3"),
+        ("refezione_scolastica", "2017", 60.0, "3", "5"),
+        ("suap", "2016", 50.0, "1", "2"),
+        ("suap", "2017", 80.0, "4", "5"),
+    ];
+    assert_eq!(rows.len(), expected.len(), "{csv}");
+    for (row, (service, year, value, num, den)) in rows.iter().zip(expected) {
+        assert_eq!(row["service"], service);
+        assert_eq!(row["year"], year);
+        assert_close(&row["value"], value);
+        assert_eq!(row["numerator"], num);
+        assert_eq!(row["denominator"], den);
+    }
+
+    let by_year = csv_rows(&run_ok(&[
+        "kpi",
+        "online_share",
+        "--by",
+        "year",
+        "--format",
+        "csv",
+        "--warehouse",
+        s(&w.path),
+    ]));
+    assert_eq!(by_year.len(), 2);
+    assert_close(&by_year[0]["value"], 40.0);
+    assert_close(&by_year[1]["value"], 800.0 / 14.0);
+}
+
+#[test]
+fn json_and_table_formats_carry_the_same_figure() {
+    let w = warehouse();
+    ingest(&w, &fixtures().join("requests_small.csv"));
+    let json = run_ok(&[
+        "kpi",
+        "online_share",
+        "--by",
+        "service",
+        "--year",
+        "2017",
+        "--format",
+        "json",
+        "--warehouse",
+        s(&w.path),
+    ]);
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let suap = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service"] == "suap")
+        .expect("suap row");
+    assert_eq!(suap["value"], 80.0);
+    let table = run_ok(&[
+        "kpi",
+        "online_share",
+        "--by",
+        "service",
+        "--year",
+        "2017",
+        "--warehouse",
+        s(&w.path),
+    ]);
+    assert!(table.contains("suap") && table.contains("80.0"), "{table}");
+}
+
+#[test]
+fn reingesting_the_same_file_stores_nothing_twice() {
+    let w = warehouse();
+    let file = fixtures().join("requests_small.csv");
+    ingest(&w, &file);
+    let second = ingest(&w, &file);
+    assert_eq!(second["rows_duplicate"], 20);
+    assert_eq!(second["rows_accepted"], 0);
+    let count = run_ok(&[
+        "query",
+        "--format",
+        "csv",
+        "--warehouse",
+        s(&w.path),
+        "SELECT count(*) AS n FROM requests",
+    ]);
+    assert_eq!(csv_rows(&count)[0]["n"], "20");
+}
+
+#[test]
+fn raw_citizen_ids_never_reach_the_warehouse() {
+    let w = warehouse();
+    ingest(&w, &fixtures().join("requests_small.csv"));
+    let keys = run_ok(&[
+        "query",
+        "--format",
+        "csv",
+        "--warehouse",
+        s(&w.path),
+        "SELECT DISTINCT citizen_key FROM requests WHERE citizen_key IS NOT NULL ORDER BY 1",
+    ]);
+    let keys = csv_rows(&keys);
+    // Three distinct people in the fixture; BNCLRA85M41C573K appears twice.
+    assert_eq!(keys.len(), 3);
+    for row in &keys {
+        assert_eq!(row["citizen_key"].len(), 32);
+        assert!(!row["citizen_key"].contains("C573"));
+    }
+    let columns = run_ok(&[
+        "query",
+        "--format",
+        "csv",
+        "--warehouse",
+        s(&w.path),
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'requests'",
+    ]);
+    assert!(!columns.contains("citizen_id"), "{columns}");
+    assert!(columns.contains("year"), "{columns}");
+}
+
+#[test]
+fn bad_rows_go_to_quarantine_with_file_line_and_field() {
+    let w = warehouse();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.csv");
+    std::fs::write(
+        &file,
+        "request_id,service,channel,submitted_at,completed_at,status,auth_method,citizen_id,amount_eur,satisfaction\n\
+         A1,suap,online,2017-05-02T16:45:00+02:00,,completed,spid,RSSMRA80A01C573Y,,9\n\
+         A2,suap,web,2017-05-02T16:45:00+02:00,,completed,spid,RSSMRA80A01C573Y,,9\n\
+         A3,suap,online,2017-02-30T10:00:00+01:00,,completed,spid,,,\n\
+         A4,suap,online,2017-05-02T16:45:00+02:00,,completed,spid,,,11\n\
+         A1,suap,pec,2017-05-02T16:45:00+02:00,,completed,,,,\n\
+         A5,suap,online\n",
+    )
+    .unwrap();
+    let summary = ingest(&w, &file);
+    assert_eq!(summary["rows_read"], 6);
+    assert_eq!(summary["rows_accepted"], 1);
+    assert_eq!(summary["rows_quarantined"], 5);
+
+    let quarantine = csv_rows(&run_ok(&[
+        "query",
+        "--format",
+        "csv",
+        "--warehouse",
+        s(&w.path),
+        "SELECT line, field, reason, raw_line, source_file FROM quarantine ORDER BY line",
+    ]));
+    let got: Vec<(&str, &str)> = quarantine
+        .iter()
+        .map(|r| (r["line"].as_str(), r["field"].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("3", "channel"),
+            ("4", "submitted_at"),
+            ("5", "satisfaction"),
+            ("6", "request_id"),
+            ("7", "row"),
+        ]
+    );
+    assert!(quarantine[0]["reason"].contains("`web`"));
+    assert!(
+        quarantine[3]["reason"].contains("line 2"),
+        "{:?}",
+        quarantine[3]
+    );
+    assert!(quarantine[0]["source_file"].ends_with("bad.csv"));
+    for row in &quarantine {
+        assert!(
+            !row["raw_line"].contains("RSSMRA80A01C573Y"),
+            "identifiers are masked: {row:?}"
+        );
+    }
+}
+
+#[test]
+fn a_file_without_required_columns_is_refused_by_name() {
+    let w = warehouse();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wrong.csv");
+    std::fs::write(&file, "id,servizio\n1,x\n").unwrap();
+    let out = run(&[
+        "ingest",
+        "--warehouse",
+        s(&w.path),
+        "--key-file",
+        s(&w.key),
+        s(&file),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("wrong.csv") && err.contains("request_id"),
+        "{err}"
+    );
+}
+
+#[test]
+fn analyst_sql_is_read_only() {
+    let w = warehouse();
+    ingest(&w, &fixtures().join("requests_small.csv"));
+    for sql in [
+        "CREATE TABLE t AS SELECT 1",
+        "INSERT INTO requests SELECT * FROM requests",
+        "COPY (SELECT 1) TO '/tmp/civica-escape.csv'",
+        "SET datafusion.execution.batch_size = 1",
+        "SELECT * FROM '/etc/passwd'",
+    ] {
+        let out = run(&["query", "--warehouse", s(&w.path), sql]);
+        assert!(!out.status.success(), "{sql} was allowed");
+    }
+    assert!(!std::path::Path::new("/tmp/civica-escape.csv").exists());
+}
+
+#[test]
+fn generate_is_deterministic_per_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    let c = dir.path().join("c");
+    for (out, seed) in [(&a, "5"), (&b, "5"), (&c, "6")] {
+        run_ok(&[
+            "generate",
+            "--out",
+            s(out),
+            "--seed",
+            seed,
+            "--scale",
+            "0.05",
+        ]);
+    }
+    let read = |d: &std::path::Path| std::fs::read(d.join("requests.csv")).unwrap();
+    assert_eq!(read(&a), read(&b));
+    assert_ne!(read(&a), read(&c));
+}
+
+#[test]
+fn unknown_kpi_and_dimension_are_named_in_the_error() {
+    let w = warehouse();
+    let out = run(&["kpi", "digital_rate", "--warehouse", s(&w.path)]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("digital_rate"));
+    let out = run(&[
+        "kpi",
+        "online_share",
+        "--by",
+        "colour",
+        "--warehouse",
+        s(&w.path),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("colour"));
+}

@@ -1,0 +1,133 @@
+//! Helpers shared by the end-to-end tests: run the real `civica` binary, start the real
+//! server on a loopback port, and read its answers over HTTP.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The path of the binary under test.
+pub fn civica() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_civica"));
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
+/// Runs `civica args…`, failing the test with its stderr if it does not succeed.
+pub fn run_ok(args: &[&str]) -> String {
+    let output = civica().args(args).output().expect("civica runs");
+    assert!(
+        output.status.success(),
+        "civica {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+/// Runs `civica args…` and returns its whole output, whatever the exit status.
+pub fn run(args: &[&str]) -> Output {
+    civica().args(args).output().expect("civica runs")
+}
+
+/// The fixture directory.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A path as `&str` (test paths are UTF-8).
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// Parses CSV text into header → values rows.
+pub fn csv_rows(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().expect("header").clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("csv record");
+            headers
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// A running `civica serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Server {
+    /// Starts `civica serve` on 127.0.0.1 with a free port and waits until it listens.
+    pub fn start(warehouse: &Path) -> Server {
+        let mut child = civica()
+            .env("RUST_LOG", "info")
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--warehouse",
+                s(warehouse),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("civica serve starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("http://") {
+                    let url = line[at..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    let _ = tx.send(url.trim_end_matches('/').to_string());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server logs its address within 30 s");
+        assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+        Server { child, base }
+    }
+
+    /// GET `path`, returning status, content type and body. Bounded by a 30 s timeout.
+    pub fn get(&self, path: &str) -> (u16, String, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let started = Instant::now();
+        let mut response = agent
+            .get(&format!("{}{path}", self.base))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e} after {:?}", started.elapsed()));
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = response.body_mut().read_to_string().expect("a UTF-8 body");
+        (status, content_type, body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
