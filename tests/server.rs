@@ -84,3 +84,23 @@ fn errors_are_json_with_the_right_status() {
     let (status, _, _) = server.get("/?year=abc");
     assert_eq!(status, 400);
 }
+
+#[test]
+fn an_empty_warehouse_answers_with_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("never-ingested"));
+    let (status, _, page) = server.get("/");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Nessun dato"),
+        "the page says there is no data"
+    );
+    let (status, _, body) = server.get("/api/kpi/online_share?by=service,year");
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["rows"], serde_json::json!([]));
+    assert_eq!(json["version"], 0);
+    let (status, _, csv) = server.get("/opendata/online_share.csv");
+    assert_eq!(status, 200);
+    assert_eq!(csv, "service,year,value,numerator,denominator\n");
+}

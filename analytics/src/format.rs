@@ -48,9 +48,6 @@ pub fn write_batches(
         }
         OutputFormat::Csv => {
             let mut writer = WriterBuilder::new().with_header(true).build(out);
-            if batches.is_empty() {
-                return Ok(());
-            }
             for batch in batches {
                 writer.write(batch).map_err(encode)?;
             }

@@ -267,7 +267,8 @@ impl Engine {
         if !order.is_empty() {
             df = df.sort(order)?;
         }
-        let batches = df.collect().await?;
+        let schema = df.schema().inner().clone();
+        let batches = crate::sql::with_schema(df.collect().await?, schema);
         Ok(KpiResult {
             kpi: query.kpi,
             by: query.by.clone(),

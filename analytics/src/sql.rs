@@ -22,6 +22,24 @@ impl Engine {
             .sql_with_options(sql, options)
             .await
             .map_err(|source| Error::Query { source })?;
-        df.collect().await.map_err(|source| Error::Query { source })
+        let schema = df.schema().inner().clone();
+        let batches = df
+            .collect()
+            .await
+            .map_err(|source| Error::Query { source })?;
+        Ok(with_schema(batches, schema))
+    }
+}
+
+/// Keeps the schema of an empty result (one empty batch) so that encoders still write the
+/// header row.
+pub(crate) fn with_schema(
+    batches: Vec<RecordBatch>,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+) -> Vec<RecordBatch> {
+    if batches.is_empty() {
+        vec![RecordBatch::new_empty(schema)]
+    } else {
+        batches
     }
 }

@@ -55,11 +55,7 @@ async fn get_kpi(
         .with_years(parse_years(params.year.as_deref())?);
     let result = state.engine.kpi(&query).await?;
     let rows = encode_batches(&result.batches, OutputFormat::Json)?;
-    let rows: Value = if rows.is_empty() {
-        json!([])
-    } else {
-        serde_json::from_slice(&rows).map_err(AppError::internal)?
-    };
+    let rows: Value = serde_json::from_slice(&rows).map_err(AppError::internal)?;
     Ok(Json(json!({
         "kpi": kpi.as_str(),
         "title": { "it": kpi.title_it(), "en": kpi.title_en() },

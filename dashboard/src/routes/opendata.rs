@@ -27,11 +27,6 @@ async fn download_dataset(
     let query = KpiQuery::new(kpi).by(vec![Dimension::Service, Dimension::Year]);
     let result = state.engine.kpi(&query).await?;
     let body = encode_batches(&result.batches, OutputFormat::Csv)?;
-    let body = if body.is_empty() {
-        b"service,year,value,numerator,denominator\n".to_vec()
-    } else {
-        body
-    };
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
