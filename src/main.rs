@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use civica_analytics::format::write_batches;
 use civica_analytics::{Dimension, Engine, KpiId, KpiQuery, OutputFormat};
 use civica_ingest::sample::{SampleOptions, write_sample};
-use civica_ingest::{Layout, Pseudonymiser, ingest_files};
+use civica_ingest::{IngestOptions, IngestSummary, Layout, LogKind, Profile, Pseudonymiser};
 use clap::{Args, Parser, Subcommand};
 
 /// civica: trustworthy KPIs, a public dashboard and open data from the logs of a city's
@@ -36,7 +36,8 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
     },
-    /// Load request logs (canonical CSV) into the warehouse.
+    /// Load service logs (requests or surveys; CSV in any common dialect, or JSON Lines)
+    /// into the warehouse as one atomic commit.
     Ingest {
         #[command(flatten)]
         warehouse: WarehouseArgs,
@@ -45,9 +46,28 @@ enum Command {
         /// Print the summary as one JSON object.
         #[arg(long)]
         json: bool,
+        /// A source profile (TOML) that fixes the dialect and maps columns and values.
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// The kind of log, when the header does not tell: requests or surveys.
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<LogKind>,
+        /// Commit nothing (and exit with status 2) if any row would be quarantined.
+        #[arg(long)]
+        fail_on_quarantine: bool,
         /// Files to load.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// List the rows that ingests refused, with file, line, field and reason.
+    Quarantine {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+        /// Only the rows of this ingest (commit number).
+        #[arg(long)]
+        ingest: Option<u64>,
+        #[arg(long, default_value = "table")]
+        format: OutputFormat,
     },
     /// Print a KPI.
     Kpi {
@@ -153,10 +173,31 @@ fn run(cli: Cli) -> Result<()> {
             warehouse,
             key,
             json,
+            profile,
+            kind,
+            fail_on_quarantine,
             files,
         } => {
             let pseudonymiser = load_key(&key)?;
-            ingest(&warehouse.warehouse, &files, &pseudonymiser, json)
+            let profile = match profile {
+                Some(path) => Profile::load(&path)?,
+                None => Profile::default(),
+            };
+            let settings = IngestSettings {
+                profile,
+                kind,
+                fail_on_quarantine,
+            };
+            ingest(&warehouse.warehouse, &files, &pseudonymiser, settings, json)
+        }
+        Command::Quarantine {
+            warehouse,
+            ingest,
+            format,
+        } => {
+            let engine = Engine::new(Layout::new(&warehouse.warehouse));
+            let batches = runtime.block_on(engine.quarantine(ingest))?;
+            print_batches(&batches, format)
         }
         Command::Kpi {
             id,
@@ -202,44 +243,124 @@ fn run(cli: Cli) -> Result<()> {
                 })?;
             }
             let pseudonymiser = load_key(&key)?;
-            ingest(&warehouse.warehouse, &[sample], &pseudonymiser, false)?;
+            ingest(
+                &warehouse.warehouse,
+                &[sample],
+                &pseudonymiser,
+                IngestSettings::default(),
+                false,
+            )?;
             runtime.block_on(serve(&warehouse.warehouse, bind.bind))
         }
     }
+}
+
+/// What the command line says about an ingest.
+#[derive(Default)]
+struct IngestSettings {
+    profile: Profile,
+    kind: Option<LogKind>,
+    fail_on_quarantine: bool,
 }
 
 fn ingest(
     warehouse: &Path,
     files: &[PathBuf],
     pseudonymiser: &Pseudonymiser,
+    settings: IngestSettings,
     json: bool,
 ) -> Result<()> {
     let layout = Layout::new(warehouse);
-    let summary = ingest_files(&layout, files, pseudonymiser)
-        .with_context(|| format!("ingesting into {}", warehouse.display()))?;
+    // A spinner with rows per second on a terminal; plain log lines otherwise.
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos} rows read ({per_sec}) {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let on_terminal = !bar.is_hidden();
+    let report = |rows: u64| {
+        if on_terminal {
+            bar.set_position(rows);
+        } else if rows.is_multiple_of(1_000_000) {
+            tracing::info!(rows, "rows read");
+        }
+    };
+    let options = IngestOptions {
+        profile: settings.profile,
+        kind: settings.kind,
+        fail_on_quarantine: settings.fail_on_quarantine,
+        progress: Some(&report),
+    };
+    let result = civica_ingest::ingest(&layout, files, pseudonymiser, &options);
+    bar.finish_and_clear();
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e @ civica_ingest::Error::Refused { .. }) => {
+            eprintln!("civica: {e}");
+            std::process::exit(2);
+        }
+        Err(e) => return Err(e).with_context(|| format!("ingesting into {}", warehouse.display())),
+    };
     if json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
-        for file in &summary.files {
-            eprintln!(
-                "civica: {}: {} rows read, {} accepted, {} quarantined, {} duplicate",
-                file.path,
-                file.rows_read,
-                file.rows_accepted,
-                file.rows_quarantined,
-                file.rows_duplicate
-            );
-        }
-        eprintln!(
-            "civica: commit {}: {} rows read, {} accepted, {} quarantined, {} duplicate",
-            summary.commit,
-            summary.rows_read,
-            summary.rows_accepted,
-            summary.rows_quarantined,
-            summary.rows_duplicate
-        );
+        print_summary(&summary);
     }
     Ok(())
+}
+
+/// The human summary: one line per file, then the totals.
+fn print_summary(summary: &IngestSummary) {
+    eprintln!(
+        "{:<40} {:>10} {:>10} {:>11} {:>10} {:>8}  notes",
+        "file", "read", "accepted", "quarantined", "duplicate", "updated"
+    );
+    for file in &summary.files {
+        let note = file
+            .skipped
+            .clone()
+            .unwrap_or_else(|| format!("{}, {}", file.kind, file.dialect));
+        eprintln!(
+            "{:<40} {:>10} {:>10} {:>11} {:>10} {:>8}  {note}",
+            file.path,
+            file.rows_read,
+            file.rows_accepted,
+            file.rows_quarantined,
+            file.rows_duplicate,
+            file.rows_updated
+        );
+    }
+    eprintln!(
+        "{:<40} {:>10} {:>10} {:>11} {:>10} {:>8}  {}",
+        "total",
+        summary.rows_read,
+        summary.rows_accepted,
+        summary.rows_quarantined,
+        summary.rows_duplicate,
+        summary.rows_updated,
+        if summary.committed {
+            format!("commit {}", summary.commit)
+        } else {
+            format!("nothing new; warehouse stays at commit {}", summary.commit)
+        }
+    );
+    for warning in &summary.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if summary.rows_quarantined > 0 {
+        eprintln!(
+            "see the refused rows with: civica quarantine --ingest {}",
+            summary.commit
+        );
+    }
+}
+
+fn parse_kind(text: &str) -> std::result::Result<LogKind, String> {
+    match text {
+        "requests" => Ok(LogKind::Requests),
+        "surveys" => Ok(LogKind::Surveys),
+        other => Err(format!("unknown kind `{other}`; use requests or surveys")),
+    }
 }
 
 async fn serve(warehouse: &Path, bind: SocketAddr) -> Result<()> {

@@ -143,13 +143,24 @@ fn json_and_table_formats_carry_the_same_figure() {
 }
 
 #[test]
-fn reingesting_the_same_file_stores_nothing_twice() {
+fn rows_already_stored_are_duplicates_not_stored_twice() {
     let w = warehouse();
     let file = fixtures().join("requests_small.csv");
     ingest(&w, &file);
-    let second = ingest(&w, &file);
+    // A later export that repeats every row and adds one.
+    let dir = tempfile::tempdir().unwrap();
+    let later = dir.path().join("later.csv");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("CER-2017-5,certificati_anagrafici,online,2017-12-30T10:00:00+01:00,2017-12-30T10:01:00+01:00,completed,spid,,,\n");
+    std::fs::write(&later, text).unwrap();
+    let second = ingest(&w, &later);
     assert_eq!(second["rows_duplicate"], 20);
-    assert_eq!(second["rows_accepted"], 0);
+    assert_eq!(second["rows_accepted"], 1);
+    let third = ingest(&w, &file);
+    assert_eq!(
+        third["rows_read"], 0,
+        "an identical file is skipped: {third}"
+    );
     let count = run_ok(&[
         "query",
         "--format",
@@ -158,7 +169,7 @@ fn reingesting_the_same_file_stores_nothing_twice() {
         s(&w.path),
         "SELECT count(*) AS n FROM requests",
     ]);
-    assert_eq!(csv_rows(&count)[0]["n"], "20");
+    assert_eq!(csv_rows(&count)[0]["n"], "21");
 }
 
 #[test]
@@ -201,7 +212,7 @@ fn bad_rows_go_to_quarantine_with_file_line_and_field() {
         &file,
         "request_id,service,channel,submitted_at,completed_at,status,auth_method,citizen_id,amount_eur,satisfaction\n\
          A1,suap,online,2017-05-02T16:45:00+02:00,,completed,spid,RSSMRA80A01C573Y,,9\n\
-         A2,suap,web,2017-05-02T16:45:00+02:00,,completed,spid,RSSMRA80A01C573Y,,9\n\
+         A2,suap,fax,2017-05-02T16:45:00+02:00,,completed,spid,RSSMRA80A01C573Y,,9\n\
          A3,suap,online,2017-02-30T10:00:00+01:00,,completed,spid,,,\n\
          A4,suap,online,2017-05-02T16:45:00+02:00,,completed,spid,,,11\n\
          A1,suap,pec,2017-05-02T16:45:00+02:00,,completed,,,,\n\
@@ -235,7 +246,7 @@ fn bad_rows_go_to_quarantine_with_file_line_and_field() {
             ("7", "row"),
         ]
     );
-    assert!(quarantine[0]["reason"].contains("`web`"));
+    assert!(quarantine[0]["reason"].contains("`fax`"));
     assert!(
         quarantine[3]["reason"].contains("line 2"),
         "{:?}",

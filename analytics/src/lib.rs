@@ -8,6 +8,7 @@
 pub mod error;
 pub mod format;
 pub mod kpi;
+pub mod quarantine;
 pub mod session;
 pub mod sql;
 

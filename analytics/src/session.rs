@@ -1,16 +1,15 @@
 //! The one place where a DataFusion session over the warehouse is built.
 //!
-//! Callers hold an [`Engine`] and never see the `SessionContext`. The tables are registered
-//! from the warehouse [`Layout`] with explicit schemas and the Hive partition column `year`,
+//! Callers hold an [`Engine`] and never see the `SessionContext`. The tables (`requests`,
+//! `surveys`, their `_history`, `quarantine`) are registered from the latest committed snapshot
+//! of the warehouse [`Layout`] with explicit schemas and their Hive partition column,
 //! so that an empty warehouse still answers (with no rows), and so that a distributed engine
 //! (Ballista) or object storage can later be swapped in here without touching callers.
 
 use std::sync::Arc;
 
 use civica_ingest::Layout;
-use civica_ingest::layout::{
-    PARTITION_COLUMN, QUARANTINE_PARTITION_COLUMN, QUARANTINE_TABLE, REQUESTS_TABLE,
-};
+use civica_ingest::layout::Table;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -41,6 +40,30 @@ pub fn requests_file_schema() -> SchemaRef {
         Field::new("satisfaction", DataType::Int32, true),
         Field::new("record_fingerprint", DataType::Utf8, false),
     ]))
+}
+
+/// Schema of the `surveys` table as stored in the Parquet files (without `year`).
+pub fn surveys_file_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("response_id", DataType::Utf8, false),
+        Field::new("service", DataType::Utf8, false),
+        Field::new("channel", DataType::Utf8, false),
+        Field::new(
+            "responded_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("score", DataType::Int32, false),
+        Field::new("request_id", DataType::Utf8, true),
+        Field::new("record_fingerprint", DataType::Utf8, false),
+    ]))
+}
+
+/// A data table's schema plus `superseded_in`, for the history tables.
+fn with_superseded(schema: SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("superseded_in", DataType::Int64, false));
+    Arc::new(Schema::new(fields))
 }
 
 /// Schema of the `quarantine` table files (without the partition column `ingest`).
@@ -82,22 +105,28 @@ impl Engine {
             .with_information_schema(true)
             .with_default_catalog_and_schema("civica", "public");
         let ctx = SessionContext::new_with_config(config);
-        register_parquet_table(
-            &ctx,
-            REQUESTS_TABLE,
-            &self.layout.requests_dir(),
-            requests_file_schema(),
-            (PARTITION_COLUMN, DataType::Int32),
-        )
-        .await?;
-        register_parquet_table(
-            &ctx,
-            QUARANTINE_TABLE,
-            &self.layout.quarantine_dir(),
-            quarantine_file_schema(),
-            (QUARANTINE_PARTITION_COLUMN, DataType::Int64),
-        )
-        .await?;
+        // Every query reads one committed snapshot: the latest at the time it starts.
+        let commit = self.version()?;
+        for table in Table::ALL {
+            let (schema, partition_type) = match table {
+                Table::Requests => (requests_file_schema(), DataType::Int32),
+                Table::RequestsHistory => {
+                    (with_superseded(requests_file_schema()), DataType::Int32)
+                }
+                Table::Surveys => (surveys_file_schema(), DataType::Int32),
+                Table::SurveysHistory => (with_superseded(surveys_file_schema()), DataType::Int32),
+                Table::Quarantine => (quarantine_file_schema(), DataType::Int64),
+            };
+            let dir = (commit > 0).then(|| self.layout.table_dir(commit, table));
+            register_parquet_table(
+                &ctx,
+                table.name(),
+                dir.as_deref(),
+                schema,
+                (table.partition_column(), partition_type),
+            )
+            .await?;
+        }
         Ok(ctx)
     }
 }
@@ -107,11 +136,11 @@ impl Engine {
 async fn register_parquet_table(
     ctx: &SessionContext,
     name: &str,
-    dir: &std::path::Path,
+    dir: Option<&std::path::Path>,
     file_schema: SchemaRef,
     partition: (&str, DataType),
 ) -> Result<()> {
-    if dir.is_dir() {
+    if let Some(dir) = dir.filter(|d| d.is_dir()) {
         let url = ListingTableUrl::parse(format!("{}/", absolute(dir)?.display()))?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")

@@ -1,9 +1,10 @@
-//! Errors of the ingest step: each names the file (and, where there is one, the line).
+//! Errors of the ingest step: each names the file (and, where there is one, the line) and,
+//! where it can, the fix.
 
 use std::path::PathBuf;
 
-/// Everything that can stop an ingest. Rows with invalid fields are *not* errors: they go to
-/// quarantine with their reason and the ingest goes on.
+/// Everything that stops an ingest. Rows with invalid fields are *not* errors: they go to
+/// quarantine with their reason and the ingest goes on. After an error nothing is committed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file or directory could not be read or written.
@@ -13,7 +14,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The CSV reader could not go on (for example, invalid UTF-8 at a given line).
+    /// The CSV reader could not go on.
     #[error("{}:{line}: {source}", path.display())]
     ReadCsv {
         path: PathBuf,
@@ -21,12 +22,35 @@ pub enum Error {
         #[source]
         source: csv::Error,
     },
-    /// The header row lacks columns that every request log must have.
-    #[error("{}:1: missing required column(s): {}", path.display(), missing.join(", "))]
-    MissingColumns { path: PathBuf, missing: Vec<String> },
+    /// The header lacks columns that every log of its kind must have.
+    #[error(
+        "{}:1: not a recognisable {kind} log: missing column(s) {}; the header has: {}. \
+         Rename them, or map them in a profile ([columns] {} = \"header in the file\"), \
+         or use --kind if this is another kind of log",
+        path.display(),
+        missing.join(", "),
+        found.join(", "),
+        missing.first().map(String::as_str).unwrap_or("column")
+    )]
+    MissingColumns {
+        path: PathBuf,
+        kind: &'static str,
+        missing: Vec<String>,
+        found: Vec<String>,
+    },
+    /// The file has no header to recognise.
+    #[error("{}:{line}: no recognisable header: {hint}", path.display())]
+    NoHeader {
+        path: PathBuf,
+        line: u64,
+        hint: String,
+    },
     /// The file is empty: not even a header row.
     #[error("{}: the file is empty (no header row)", path.display())]
     EmptyFile { path: PathBuf },
+    /// A profile is unreadable or invalid.
+    #[error("profile {}: {message}", path.display())]
+    Profile { path: PathBuf, message: String },
     /// Writing or reading a Parquet file of the warehouse failed.
     #[error("{}: {source}", path.display())]
     Parquet {
@@ -41,6 +65,15 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// `--fail-on-quarantine` and some rows would be quarantined: nothing was committed.
+    #[error("{quarantined} row(s) would be quarantined, nothing was committed; first: {first}")]
+    Refused { quarantined: u64, first: String },
+    /// Another ingest holds the warehouse.
+    #[error(
+        "{}: another ingest is running on this warehouse (if none is, remove this lock file)",
+        path.display()
+    )]
+    Locked { path: PathBuf },
     /// The pseudonymisation key is missing, too short or unreadable.
     #[error("pseudonymisation key {}: {reason}", path.display())]
     PseudonymKey { path: PathBuf, reason: String },

@@ -8,15 +8,23 @@
 //! Writing goes through polars; readers on the other side (DataFusion, DuckDB, polars) meet
 //! this crate only at the Parquet files it writes and at the names in [`schema`].
 
+pub mod dialect;
 pub mod error;
+pub mod frames;
+pub mod header;
 pub mod layout;
+pub mod profile;
 pub mod pseudonym;
 pub mod sample;
 pub mod schema;
+pub mod source;
 pub mod validate;
 pub mod warehouse;
 
 pub use error::{Error, Result};
+pub use header::LogKind;
 pub use layout::Layout;
+pub use layout::Table;
+pub use profile::Profile;
 pub use pseudonym::Pseudonymiser;
-pub use warehouse::{IngestSummary, ingest_files};
+pub use warehouse::{IngestOptions, IngestSummary, ingest, ingest_files};

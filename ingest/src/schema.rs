@@ -49,6 +49,32 @@ pub const REQUEST_COLUMNS: [&str; 11] = [
     "record_fingerprint",
 ];
 
+/// Columns of the canonical survey log, in order.
+pub const SURVEY_INPUT_COLUMNS: [&str; 6] = [
+    "response_id",
+    "service",
+    "channel",
+    "responded_at",
+    "score",
+    "request_id",
+];
+
+/// Survey columns that must be present.
+pub const REQUIRED_SURVEY_COLUMNS: [&str; 5] =
+    ["response_id", "service", "channel", "responded_at", "score"];
+
+/// Columns of the Parquet files of the `surveys` table (partitioned by `year`). Free-text
+/// comments are never stored.
+pub const SURVEY_COLUMNS: [&str; 7] = [
+    "response_id",
+    "service",
+    "channel",
+    "responded_at",
+    "score",
+    "request_id",
+    "record_fingerprint",
+];
+
 /// Columns of the `quarantine` table files (partitioned by `ingest`, the commit number).
 pub const QUARANTINE_COLUMNS: [&str; 5] = ["source_file", "line", "field", "reason", "raw_line"];
 

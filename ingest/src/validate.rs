@@ -1,18 +1,27 @@
-//! Field-by-field validation of one input row of the canonical request log.
+//! Field-by-field validation of one input row into a typed record.
 //!
-//! A row becomes a typed [`ServiceRequest`] or a [`Rejection`] naming the first invalid field
-//! and why. Nothing is repaired silently: a row with any invalid field is rejected whole.
+//! A row becomes a [`ServiceRequest`] or [`SurveyResponse`], or a [`Rejection`] naming the
+//! first invalid field and why. Nothing is repaired silently: a row with any invalid field is
+//! rejected whole. The [`FieldParser`] knows the file's dialect (decimal mark, date format),
+//! the city's time zone, the profile's value mappings and the pseudonymiser.
 
-use chrono::{DateTime, FixedOffset, Utc};
-use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::pseudonym::Pseudonymiser;
-use crate::schema::{
-    AuthMethod, CITY_TIME_ZONE, Channel, INPUT_COLUMNS, REQUIRED_INPUT_COLUMNS, Status,
+use chrono::{
+    DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc,
 };
+use chrono_tz::Tz;
+
+use crate::dialect::DecimalMark;
+use crate::header::normalise;
+use crate::pseudonym::Pseudonymiser;
+use crate::schema::{AuthMethod, CITY_TIME_ZONE, Channel, Status};
 
 /// Longest accepted identifier or service code, in characters.
 const MAX_CODE_CHARS: usize = 128;
+/// Pseudonyms are cached per distinct identifier up to this many entries.
+const PSEUDONYM_CACHE: usize = 1 << 20;
 
 /// One valid service request, as stored in the warehouse.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,20 +40,47 @@ pub struct ServiceRequest {
     pub satisfaction: Option<i32>,
 }
 
+/// One valid satisfaction-survey response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SurveyResponse {
+    pub response_id: String,
+    pub service: String,
+    pub channel: Channel,
+    pub responded_at: DateTime<Utc>,
+    pub score: i32,
+    pub request_id: Option<String>,
+}
+
+/// Calendar year of `t` in the city's time zone: the partition a record is stored in.
+pub fn local_year(t: DateTime<Utc>) -> i32 {
+    t.with_timezone(&CITY_TIME_ZONE).year()
+}
+
+/// A stable 128-bit digest (XXH3) of fields separated by an ASCII unit separator.
+fn digest(fields: &[&str]) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for field in fields {
+        h.update(field.as_bytes());
+        h.update(&[0x1f]);
+    }
+    h.digest128()
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
 impl ServiceRequest {
-    /// Calendar year of `submitted_at` in the city's time zone: the partition the row is
-    /// stored in, and the year of every annual figure.
+    /// Partition year (local calendar year of `submitted_at`).
     pub fn year(&self) -> i32 {
-        use chrono::Datelike;
-        self.submitted_at.with_timezone(&CITY_TIME_ZONE).year()
+        local_year(self.submitted_at)
     }
 
     /// A digest of every stored field: two rows with the same fingerprint are the same record.
-    pub fn fingerprint(&self) -> String {
-        let mut h = Sha256::new();
-        let fields = [
-            self.request_id.as_str(),
-            self.service.as_str(),
+    pub fn fingerprint(&self) -> u128 {
+        digest(&[
+            &self.request_id,
+            &self.service,
             self.channel.as_str(),
             &self.submitted_at.timestamp_micros().to_string(),
             &opt(self.completed_at.map(|t| t.timestamp_micros())),
@@ -53,17 +89,27 @@ impl ServiceRequest {
             self.citizen_key.as_deref().unwrap_or(""),
             &opt(self.amount_cents),
             &opt(self.satisfaction),
-        ];
-        for field in fields {
-            h.update(field.as_bytes());
-            h.update([0x1f]);
-        }
-        hex::encode(&h.finalize()[..16])
+        ])
     }
 }
 
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
+impl SurveyResponse {
+    /// Partition year (local calendar year of `responded_at`).
+    pub fn year(&self) -> i32 {
+        local_year(self.responded_at)
+    }
+
+    /// A digest of every stored field.
+    pub fn fingerprint(&self) -> u128 {
+        digest(&[
+            &self.response_id,
+            &self.service,
+            self.channel.as_str(),
+            &self.responded_at.timestamp_micros().to_string(),
+            &self.score.to_string(),
+            self.request_id.as_deref().unwrap_or(""),
+        ])
+    }
 }
 
 /// Why a row was refused.
@@ -83,134 +129,334 @@ impl Rejection {
     }
 }
 
-/// Positions of the canonical columns in one file's header.
-#[derive(Debug, Clone)]
-pub struct HeaderMap {
-    /// For each of [`INPUT_COLUMNS`], its index in the file, if present.
-    positions: [Option<usize>; INPUT_COLUMNS.len()],
-    /// Number of columns in the header.
-    pub width: usize,
-    /// Header names that are not canonical columns (ignored).
-    pub unknown: Vec<String>,
+/// Parses field text according to a file's dialect and a source profile.
+pub struct FieldParser {
+    decimal: DecimalMark,
+    /// A chrono format that overrides timestamp detection.
+    date_format: Option<String>,
+    time_zone: Tz,
+    /// Canonical column → (normalised value in the file → canonical value).
+    values: HashMap<String, HashMap<String, String>>,
+    pseudonymiser: Pseudonymiser,
+    pseudonyms: RefCell<HashMap<String, String>>,
 }
 
-impl HeaderMap {
-    /// Maps a header row; `Err` lists the required columns that are missing.
-    pub fn from_header<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, Vec<String>> {
-        let mut positions = [None; INPUT_COLUMNS.len()];
-        let mut unknown = Vec::new();
-        let mut width = 0;
-        for (i, raw) in names.into_iter().enumerate() {
-            width += 1;
-            let name = raw.trim().trim_start_matches('\u{feff}').to_lowercase();
-            match INPUT_COLUMNS.iter().position(|c| *c == name) {
-                Some(k) if positions[k].is_none() => positions[k] = Some(i),
-                _ if name.is_empty() => {}
-                _ => unknown.push(raw.to_string()),
+impl std::fmt::Debug for FieldParser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FieldParser")
+            .field("decimal", &self.decimal)
+            .field("date_format", &self.date_format)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Words used in Italian back-office exports for the canonical values.
+const SYNONYMS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "channel",
+        &[
+            ("web", "online"),
+            ("portale", "online"),
+            ("internet", "online"),
+            ("sito", "online"),
+            ("sito_web", "online"),
+            ("on_line", "online"),
+            ("telematico", "online"),
+            ("app_io", "app"),
+            ("io", "app"),
+            ("app_mobile", "app"),
+            ("front_office", "sportello"),
+            ("allo_sportello", "sportello"),
+            ("di_persona", "sportello"),
+            ("telefonico", "telefono"),
+            ("tel", "telefono"),
+            ("e_mail", "email"),
+            ("mail", "email"),
+            ("posta_elettronica", "email"),
+            ("posta_elettronica_certificata", "pec"),
+            ("raccomandata", "posta"),
+            ("posta_ordinaria", "posta"),
+        ],
+    ),
+    (
+        "status",
+        &[
+            ("completata", "completed"),
+            ("conclusa", "completed"),
+            ("evasa", "completed"),
+            ("accolta", "completed"),
+            ("chiusa", "completed"),
+            ("respinta", "rejected"),
+            ("rifiutata", "rejected"),
+            ("rigettata", "rejected"),
+            ("abbandonata", "abandoned"),
+            ("non_inviata", "abandoned"),
+            ("bozza", "abandoned"),
+            ("in_corso", "pending"),
+            ("in_lavorazione", "pending"),
+            ("in_attesa", "pending"),
+            ("aperta", "pending"),
+        ],
+    ),
+    ("auth_method", &[("nessuna", "none"), ("nessuno", "none")]),
+];
+
+impl FieldParser {
+    /// A parser for one file. `values` are the profile's mappings (canonical column → value in
+    /// the file → canonical value); they take precedence over the built-in Italian synonyms.
+    pub fn new(
+        decimal: DecimalMark,
+        date_format: Option<String>,
+        values: &BTreeMap<String, BTreeMap<String, String>>,
+        pseudonymiser: Pseudonymiser,
+    ) -> Self {
+        let mut maps: HashMap<String, HashMap<String, String>> = HashMap::new();
+        for (column, pairs) in SYNONYMS {
+            let map = maps.entry(column.to_string()).or_default();
+            for (from, to) in *pairs {
+                map.insert(from.to_string(), to.to_string());
             }
         }
-        let missing: Vec<String> = REQUIRED_INPUT_COLUMNS
-            .iter()
-            .filter(|c| positions[column_index(c)].is_none())
-            .map(|c| c.to_string())
-            .collect();
-        if missing.is_empty() {
-            Ok(HeaderMap {
-                positions,
-                width,
-                unknown,
-            })
-        } else {
-            Err(missing)
+        for (column, pairs) in values {
+            let map = maps.entry(column.clone()).or_default();
+            for (from, to) in pairs {
+                map.insert(normalise(from), to.clone());
+            }
+        }
+        FieldParser {
+            decimal,
+            date_format: date_format.filter(|f| f != "auto"),
+            time_zone: CITY_TIME_ZONE,
+            values: maps,
+            pseudonymiser,
+            pseudonyms: RefCell::new(HashMap::new()),
         }
     }
 
-    /// Index in the row of the canonical column `name`, if the file has it.
-    pub fn position(&self, name: &str) -> Option<usize> {
-        self.positions[column_index(name)]
+    /// Maps a value of an enumerated column to its canonical spelling.
+    fn canonical_value<'a>(&'a self, column: &str, text: &'a str) -> std::borrow::Cow<'a, str> {
+        let key = normalise(text);
+        if let Some(to) = self.values.get(column).and_then(|m| m.get(&key)) {
+            return std::borrow::Cow::Borrowed(to.as_str());
+        }
+        std::borrow::Cow::Owned(key)
     }
-}
 
-fn column_index(name: &str) -> usize {
-    INPUT_COLUMNS
-        .iter()
-        .position(|c| *c == name)
-        .expect("canonical column name")
-}
-
-/// Validates one row (its fields in file order) against the header map.
-pub fn validate_row(
-    fields: &[&str],
-    header: &HeaderMap,
-    pseudonymiser: &Pseudonymiser,
-) -> Result<ServiceRequest, Rejection> {
-    if fields.len() != header.width {
-        return Err(Rejection::new(
-            "row",
-            format!(
-                "expected {} fields as in the header, found {}",
-                header.width,
-                fields.len()
-            ),
-        ));
+    fn vocabulary<T: std::str::FromStr<Err = String>>(
+        &self,
+        column: &str,
+        text: &str,
+    ) -> Result<T, Rejection> {
+        self.canonical_value(column, text)
+            .parse::<T>()
+            .map_err(|_| {
+                let allowed = match column {
+                    "channel" => Channel::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+                    "status" => Status::ALL.iter().map(|c| c.as_str()).collect(),
+                    _ => AuthMethod::ALL.iter().map(|c| c.as_str()).collect(),
+                };
+                Rejection::new(
+                    column,
+                    format!(
+                        "`{text}` is not one of: {} (map it in a profile's [values.{column}])",
+                        allowed.join(", ")
+                    ),
+                )
+            })
     }
-    let get = |name: &str| -> &str { header.position(name).map_or("", |i| fields[i].trim()) };
 
-    let request_id = code("request_id", get("request_id"))?;
-    let service = code("service", get("service"))?;
-    let channel = required("channel", get("channel"))?
-        .parse::<Channel>()
-        .map_err(|e| Rejection::new("channel", e))?;
-    let submitted_at = timestamp(
-        "submitted_at",
-        required("submitted_at", get("submitted_at"))?,
-    )?;
-    let completed_at = match get("completed_at") {
-        "" => None,
-        text => Some(timestamp("completed_at", text)?),
-    };
-    if let Some(done) = completed_at
-        && done < submitted_at
-    {
-        return Err(Rejection::new(
-            "completed_at",
-            format!("{done} is before submitted_at {submitted_at}"),
-        ));
+    /// The pseudonym of one identifier, computed once per distinct identifier.
+    fn pseudonym(&self, citizen_id: &str) -> String {
+        let mut cache = self.pseudonyms.borrow_mut();
+        if let Some(key) = cache.get(citizen_id) {
+            return key.clone();
+        }
+        let key = self.pseudonymiser.citizen_key(citizen_id);
+        if cache.len() >= PSEUDONYM_CACHE {
+            cache.clear();
+        }
+        cache.insert(citizen_id.to_string(), key.clone());
+        key
     }
-    let status = required("status", get("status"))?
-        .parse::<Status>()
-        .map_err(|e| Rejection::new("status", e))?;
-    let auth_method = match get("auth_method") {
-        "" => None,
-        text => Some(
-            text.parse::<AuthMethod>()
-                .map_err(|e| Rejection::new("auth_method", e))?,
-        ),
-    };
-    let citizen_key = match get("citizen_id") {
-        "" => None,
-        text => Some(pseudonymiser.citizen_key(text)),
-    };
-    let amount_cents = match get("amount_eur") {
-        "" => None,
-        text => Some(euro_cents(text).map_err(|e| Rejection::new("amount_eur", e))?),
-    };
-    let satisfaction = match get("satisfaction") {
-        "" => None,
-        text => Some(score(text).map_err(|e| Rejection::new("satisfaction", e))?),
-    };
-    Ok(ServiceRequest {
-        request_id,
-        service,
-        channel,
-        submitted_at,
-        completed_at,
-        status,
-        auth_method,
-        citizen_key,
-        amount_cents,
-        satisfaction,
-    })
+
+    /// Validates a request row given by canonical column (see `schema::INPUT_COLUMNS`).
+    pub fn request(&self, v: &[Option<&str>]) -> Result<ServiceRequest, Rejection> {
+        let get = |i: usize| v.get(i).copied().flatten().map(str::trim).unwrap_or("");
+        let request_id = code("request_id", get(0))?;
+        let service = code("service", get(1))?;
+        let channel = self.vocabulary::<Channel>("channel", required("channel", get(2))?)?;
+        let (submitted_at, _) =
+            self.timestamp("submitted_at", required("submitted_at", get(3))?)?;
+        let completed_at = match get(4) {
+            "" => None,
+            text => {
+                let (done, date_only) = self.timestamp("completed_at", text)?;
+                let before = if date_only {
+                    done.with_timezone(&self.time_zone).date_naive()
+                        < submitted_at.with_timezone(&self.time_zone).date_naive()
+                } else {
+                    done < submitted_at
+                };
+                if before {
+                    return Err(Rejection::new(
+                        "completed_at",
+                        format!("`{text}` is before submitted_at"),
+                    ));
+                }
+                Some(done)
+            }
+        };
+        let status = self.vocabulary::<Status>("status", required("status", get(5))?)?;
+        let auth_method = match get(6) {
+            "" => None,
+            text => Some(self.vocabulary::<AuthMethod>("auth_method", text)?),
+        };
+        let citizen_key = match get(7) {
+            "" => None,
+            text => Some(self.pseudonym(text)),
+        };
+        let amount_cents = match get(8) {
+            "" => None,
+            text => {
+                Some(euro_cents(text, self.decimal).map_err(|e| Rejection::new("amount_eur", e))?)
+            }
+        };
+        let satisfaction = match get(9) {
+            "" => None,
+            text => Some(score(text).map_err(|e| Rejection::new("satisfaction", e))?),
+        };
+        Ok(ServiceRequest {
+            request_id,
+            service,
+            channel,
+            submitted_at,
+            completed_at,
+            status,
+            auth_method,
+            citizen_key,
+            amount_cents,
+            satisfaction,
+        })
+    }
+
+    /// Validates a survey row given by canonical column (see `schema::SURVEY_INPUT_COLUMNS`).
+    pub fn survey(&self, v: &[Option<&str>]) -> Result<SurveyResponse, Rejection> {
+        let get = |i: usize| v.get(i).copied().flatten().map(str::trim).unwrap_or("");
+        let response_id = code("response_id", get(0))?;
+        let service = code("service", get(1))?;
+        let channel = self.vocabulary::<Channel>("channel", required("channel", get(2))?)?;
+        let (responded_at, _) =
+            self.timestamp("responded_at", required("responded_at", get(3))?)?;
+        let score = score(required("score", get(4))?).map_err(|e| Rejection::new("score", e))?;
+        let request_id = match get(5) {
+            "" => None,
+            text => Some(code("request_id", text)?),
+        };
+        Ok(SurveyResponse {
+            response_id,
+            service,
+            channel,
+            responded_at,
+            score,
+            request_id,
+        })
+    }
+
+    /// Parses a timestamp: ISO 8601 with offset, or a local date-time (ISO or Italian
+    /// `dd/mm/yyyy [HH:MM[:SS]]`) in the city's time zone. Returns the instant and whether
+    /// the text had a date only.
+    pub fn timestamp(&self, field: &str, text: &str) -> Result<(DateTime<Utc>, bool), Rejection> {
+        const WITH_OFFSET: [&str; 4] = [
+            "%Y-%m-%dT%H:%M%:z",
+            "%Y-%m-%d %H:%M:%S%.f%:z",
+            "%Y-%m-%d %H:%M%:z",
+            "%Y-%m-%dT%H:%M:%S%.f%z",
+        ];
+        const LOCAL: [&str; 13] = [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M",
+            "%d/%m/%Y %H:%M:%S",
+            "%d/%m/%Y %H:%M",
+            "%d/%m/%Y %H.%M",
+            "%d-%m-%Y %H:%M:%S",
+            "%d-%m-%Y %H:%M",
+            "%d.%m.%Y %H:%M:%S",
+            "%d.%m.%Y %H:%M",
+            "%d/%m/%Y, %H:%M",
+            "%Y/%m/%d %H:%M:%S",
+        ];
+        const DATES: [&str; 4] = ["%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"];
+        let bad = |detail: &str| {
+            Rejection::new(
+                field,
+                format!("`{text}` is not a valid date-time ({detail})"),
+            )
+        };
+        if let Some(format) = &self.date_format {
+            if format.contains("%z") || format.contains("%:z") {
+                return DateTime::<FixedOffset>::parse_from_str(text, format)
+                    .map(|t| (t.with_timezone(&Utc), false))
+                    .map_err(|e| bad(&format!("expected {format}: {e}")));
+            }
+            if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
+                return self.local(field, text, naive).map(|t| (t, false));
+            }
+            return NaiveDate::parse_from_str(text, format)
+                .map_err(|e| bad(&format!("expected {format}: {e}")))
+                .and_then(|d| self.local(field, text, d.and_time(chrono::NaiveTime::MIN)))
+                .map(|t| (t, true));
+        }
+        if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+            return Ok((t.with_timezone(&Utc), false));
+        }
+        if let Some(t) = WITH_OFFSET
+            .iter()
+            .find_map(|f| DateTime::<FixedOffset>::parse_from_str(text, f).ok())
+        {
+            return Ok((t.with_timezone(&Utc), false));
+        }
+        if let Some(naive) = LOCAL
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        {
+            return self.local(field, text, naive).map(|t| (t, false));
+        }
+        if let Some(date) = DATES
+            .iter()
+            .find_map(|f| NaiveDate::parse_from_str(text, f).ok())
+        {
+            return self
+                .local(field, text, date.and_time(chrono::NaiveTime::MIN))
+                .map(|t| (t, true));
+        }
+        Err(bad(
+            "use ISO 8601 such as 2017-06-12T09:30:00+02:00, or dd/mm/yyyy hh:mm in local time",
+        ))
+    }
+
+    /// A local date-time in the city's zone as an instant. Times skipped by the change to
+    /// summer time do not exist and are refused; in the repeated autumn hour the first
+    /// (summer-time) instant is taken.
+    fn local(
+        &self,
+        field: &str,
+        text: &str,
+        naive: NaiveDateTime,
+    ) -> Result<DateTime<Utc>, Rejection> {
+        match self.time_zone.from_local_datetime(&naive) {
+            LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
+            LocalResult::Ambiguous(first, _) => Ok(first.with_timezone(&Utc)),
+            LocalResult::None => Err(Rejection::new(
+                field,
+                format!(
+                    "`{text}` does not exist in {}: the clocks skipped that hour for summer time",
+                    self.time_zone.name()
+                ),
+            )),
+        }
+    }
 }
 
 fn required<'a>(field: &str, text: &'a str) -> Result<&'a str, Rejection> {
@@ -235,34 +481,48 @@ fn code(field: &str, text: &str) -> Result<String, Rejection> {
     Ok(text.to_string())
 }
 
-/// Parses an ISO 8601 timestamp that carries its UTC offset.
-fn timestamp(field: &str, text: &str) -> Result<DateTime<Utc>, Rejection> {
-    const FORMATS: [&str; 4] = [
-        "%Y-%m-%dT%H:%M%:z",
-        "%Y-%m-%d %H:%M:%S%.f%:z",
-        "%Y-%m-%d %H:%M%:z",
-        "%Y-%m-%dT%H:%M:%S%.f%z",
-    ];
-    DateTime::parse_from_rfc3339(text)
-        .or_else(|first| {
-            FORMATS
-                .iter()
-                .find_map(|f| DateTime::<FixedOffset>::parse_from_str(text, f).ok())
-                .ok_or(first)
-        })
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            Rejection::new(
-                field,
-                format!("`{text}` is not an ISO 8601 timestamp with offset ({e})"),
-            )
-        })
-}
-
-/// Parses a non-negative decimal amount with at most two decimals (`.` as decimal mark).
-fn euro_cents(text: &str) -> Result<i64, String> {
-    let bad = || format!("`{text}` is not an amount in euro such as 12.50");
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+/// Parses a non-negative amount in euro with at most two decimals. Accepts a leading `€` or
+/// trailing `EUR`, thousands separators, and either decimal mark: with `1.234,50` and
+/// `1,234.50` the last mark is the decimal one; a lone mark followed by exactly three digits
+/// in groups (`1.234`) is a thousands separator when it is not the file's decimal mark.
+pub fn euro_cents(text: &str, decimal: DecimalMark) -> Result<i64, String> {
+    let bad = || format!("`{text}` is not an amount in euro such as 12.50 or 12,50");
+    let cleaned: String = text
+        .trim()
+        .trim_start_matches('€')
+        .trim_end_matches("EUR")
+        .trim_end_matches('€')
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\'')
+        .collect();
+    if cleaned.is_empty() || cleaned.starts_with('-') {
+        return Err(bad());
+    }
+    let last_comma = cleaned.rfind(',');
+    let last_dot = cleaned.rfind('.');
+    let decimal_at = match (last_comma, last_dot) {
+        (Some(c), Some(d)) => Some(c.max(d)),
+        (Some(c), None) => {
+            let thousands = decimal == DecimalMark::Dot && is_grouped(&cleaned, ',');
+            (!thousands).then_some(c)
+        }
+        (None, Some(d)) => {
+            let thousands = decimal == DecimalMark::Comma && is_grouped(&cleaned, '.');
+            (!thousands).then_some(d)
+        }
+        (None, None) => None,
+    };
+    let (whole, frac) = match decimal_at {
+        Some(i) => (&cleaned[..i], &cleaned[i + 1..]),
+        None => (cleaned.as_str(), ""),
+    };
+    let separators: Vec<char> = whole.chars().filter(|c| *c == '.' || *c == ',').collect();
+    if let Some(sep) = separators.first()
+        && (separators.iter().any(|c| c != sep) || !is_grouped(whole, *sep))
+    {
+        return Err(bad());
+    }
+    let whole: String = whole.chars().filter(|c| *c != '.' && *c != ',').collect();
     if whole.is_empty()
         || whole.len() > 12
         || frac.len() > 2
@@ -280,9 +540,26 @@ fn euro_cents(text: &str) -> Result<i64, String> {
     Ok(whole * 100 + frac)
 }
 
-/// Parses a satisfaction score: an integer from 1 to 10.
+/// `1.234.567` with `.` as separator: groups of three digits after the first.
+fn is_grouped(text: &str, separator: char) -> bool {
+    let mut parts = text.split(separator);
+    let first = parts.next().unwrap_or("");
+    let rest: Vec<&str> = parts.collect();
+    !first.is_empty()
+        && first.len() <= 3
+        && !rest.is_empty()
+        && rest
+            .iter()
+            .all(|p| p.len() == 3 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Parses a score: an integer from 1 to 10 (`8`, `8.0` and `8,0` are the same).
 fn score(text: &str) -> Result<i32, String> {
-    match text.parse::<i32>() {
+    let integral = text
+        .strip_suffix(".0")
+        .or_else(|| text.strip_suffix(",0"))
+        .unwrap_or(text);
+    match integral.parse::<i32>() {
         Ok(n) if (1..=10).contains(&n) => Ok(n),
         _ => Err(format!("`{text}` is not an integer from 1 to 10")),
     }
@@ -292,12 +569,13 @@ fn score(text: &str) -> Result<i32, String> {
 mod tests {
     use super::*;
 
-    fn header() -> HeaderMap {
-        HeaderMap::from_header(INPUT_COLUMNS).unwrap()
-    }
-
-    fn key() -> Pseudonymiser {
-        Pseudonymiser::new(&[7u8; 32]).unwrap()
+    fn parser(decimal: DecimalMark) -> FieldParser {
+        FieldParser::new(
+            decimal,
+            None,
+            &BTreeMap::new(),
+            Pseudonymiser::new(&[7u8; 32]).unwrap(),
+        )
     }
 
     const GOOD: [&str; 10] = [
@@ -314,14 +592,14 @@ mod tests {
     ];
 
     fn check(field: usize, value: &str) -> Result<ServiceRequest, Rejection> {
-        let mut row = GOOD;
-        row[field] = value;
-        validate_row(&row, &header(), &key())
+        let mut row: Vec<Option<&str>> = GOOD.iter().map(|s| Some(*s)).collect();
+        row[field] = Some(value);
+        parser(DecimalMark::Dot).request(&row)
     }
 
     #[test]
     fn a_good_row_is_typed_and_pseudonymised() {
-        let r = validate_row(&GOOD, &header(), &key()).unwrap();
+        let r = check(0, "R1").unwrap();
         assert_eq!(r.channel, Channel::Online);
         assert_eq!(r.submitted_at.to_rfc3339(), "2017-06-12T07:30:00+00:00");
         assert_eq!(r.amount_cents, Some(123_450));
@@ -337,15 +615,15 @@ mod tests {
         let cases: [(usize, &str, &str); 12] = [
             (0, "", "request_id"),
             (1, "", "service"),
-            (2, "web", "channel"),
+            (2, "fax", "channel"),
             (3, "2017-02-30T09:00:00+01:00", "submitted_at"),
-            (3, "12/06/2017", "submitted_at"),
-            (3, "2017-06-12T09:30:00", "submitted_at"),
+            (3, "30/02/2017", "submitted_at"),
+            (3, "26/03/2017 02:30", "submitted_at"),
             (4, "2017-06-11T09:30:00+02:00", "completed_at"),
             (5, "done", "status"),
             (6, "password", "auth_method"),
             (8, "-3.00", "amount_eur"),
-            (8, "12,50", "amount_eur"),
+            (8, "12,5,0", "amount_eur"),
             (9, "11", "satisfaction"),
         ];
         for (index, value, field) in cases {
@@ -354,42 +632,121 @@ mod tests {
         }
         assert_eq!(check(9, "0").unwrap_err().field, "satisfaction");
         assert_eq!(check(9, "7.5").unwrap_err().field, "satisfaction");
+        let dst = check(3, "26/03/2017 02:30").unwrap_err();
+        assert!(dst.reason.contains("summer time"), "{dst:?}");
     }
 
     #[test]
-    fn optional_fields_may_be_empty() {
-        let mut row = GOOD;
-        for i in [4, 6, 7, 8, 9] {
-            row[i] = "";
+    fn local_times_follow_daylight_saving() {
+        let p = parser(DecimalMark::Comma);
+        let winter = p.timestamp("t", "15/01/2017 10:00").unwrap().0;
+        let summer = p.timestamp("t", "15/07/2017 10:00").unwrap().0;
+        assert_eq!(winter.to_rfc3339(), "2017-01-15T09:00:00+00:00");
+        assert_eq!(summer.to_rfc3339(), "2017-07-15T08:00:00+00:00");
+        // 29 October 2017, 02:30 happened twice: the first (summer-time) one is taken.
+        let repeated = p.timestamp("t", "29/10/2017 02:30").unwrap().0;
+        assert_eq!(repeated.to_rfc3339(), "2017-10-29T00:30:00+00:00");
+        let (midnight, date_only) = p.timestamp("t", "01/01/2017").unwrap();
+        assert!(date_only);
+        assert_eq!(local_year(midnight), 2017);
+    }
+
+    #[test]
+    fn synonyms_and_profile_values_are_mapped() {
+        let p = parser(DecimalMark::Comma);
+        let row = [
+            Some("7"),
+            Some("suap"),
+            Some("Portale"),
+            Some("12/06/2017 09:30"),
+            Some("20/06/2017"),
+            Some("Conclusa"),
+            Some("SPID"),
+            None,
+            Some("€ 1.234,50"),
+            Some("8,0"),
+        ];
+        let r = p.request(&row).unwrap();
+        assert_eq!(r.channel, Channel::Online);
+        assert_eq!(r.status, Status::Completed);
+        assert_eq!(r.auth_method, Some(AuthMethod::Spid));
+        assert_eq!(r.amount_cents, Some(123_450));
+        assert_eq!(r.satisfaction, Some(8));
+
+        let values: BTreeMap<String, BTreeMap<String, String>> = [(
+            "channel".to_string(),
+            [(
+                "Sportello polifunzionale".to_string(),
+                "sportello".to_string(),
+            )]
+            .into(),
+        )]
+        .into();
+        let p = FieldParser::new(
+            DecimalMark::Dot,
+            None,
+            &values,
+            Pseudonymiser::new(&[7u8; 32]).unwrap(),
+        );
+        let mut row = row;
+        row[2] = Some("sportello polifunzionale");
+        assert_eq!(p.request(&row).unwrap().channel, Channel::Sportello);
+    }
+
+    #[test]
+    fn amounts_in_both_notations() {
+        use DecimalMark::*;
+        let cases = [
+            ("12,50", Comma, 1250),
+            ("1.234,50", Comma, 123_450),
+            ("1.234", Comma, 123_400),
+            ("1234.5", Comma, 123_450),
+            ("1,234.50", Dot, 123_450),
+            ("1,234", Dot, 123_400),
+            ("12.5", Dot, 1250),
+            ("0", Dot, 0),
+            ("42 EUR", Dot, 4200),
+        ];
+        for (text, mark, cents) in cases {
+            assert_eq!(euro_cents(text, mark), Ok(cents), "{text}");
         }
-        let r = validate_row(&row, &header(), &key()).unwrap();
-        assert_eq!(r.completed_at, None);
-        assert_eq!(r.citizen_key, None);
-        assert_eq!(r.amount_cents, None);
-    }
-
-    #[test]
-    fn wrong_field_count_rejects_the_row() {
-        let err = validate_row(&GOOD[..9], &header(), &key()).unwrap_err();
-        assert_eq!(err.field, "row");
-    }
-
-    #[test]
-    fn header_needs_required_columns_and_reports_unknown_ones() {
-        let missing = HeaderMap::from_header(["request_id", "service"]).unwrap_err();
-        assert_eq!(missing, ["channel", "submitted_at", "status"]);
-        let mut names: Vec<&str> = INPUT_COLUMNS.to_vec();
-        names.push("note");
-        let map = HeaderMap::from_header(names).unwrap();
-        assert_eq!(map.unknown, ["note"]);
-        assert_eq!(map.width, 11);
+        for text in ["", "-1", "1,2,3", "1.2.3", "abc", "1.2.3,4.5"] {
+            assert!(euro_cents(text, Comma).is_err(), "{text}");
+        }
     }
 
     #[test]
     fn fingerprint_changes_with_any_field() {
-        let a = validate_row(&GOOD, &header(), &key()).unwrap();
+        let a = check(0, "R1").unwrap();
         let b = check(5, "rejected").unwrap();
         assert_eq!(a.fingerprint(), a.clone().fingerprint());
         assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+
+    #[test]
+    fn surveys_are_validated() {
+        let p = parser(DecimalMark::Dot);
+        let ok = p
+            .survey(&[
+                Some("S1"),
+                Some("suap"),
+                Some("online"),
+                Some("2017-06-12T09:30:00+02:00"),
+                Some("9"),
+                None,
+            ])
+            .unwrap();
+        assert_eq!(ok.score, 9);
+        let err = p
+            .survey(&[
+                Some("S1"),
+                Some("suap"),
+                Some("online"),
+                Some("2017-06-12T09:30:00+02:00"),
+                Some("12"),
+                None,
+            ])
+            .unwrap_err();
+        assert_eq!(err.field, "score");
     }
 }

@@ -1,31 +1,51 @@
-//! Commits validated rows to the warehouse: Parquet per year partition, quarantine per commit,
-//! and a commit record written last.
+//! Commits validated rows to the warehouse, atomically and idempotently.
+//!
+//! One ingest is one commit: rows stream from the input files through validation and the
+//! duplicate/update rules into new Parquet files of a staged snapshot; unchanged files of the
+//! previous snapshot are hard-linked into it; the snapshot is renamed into place and the
+//! commit record written last (see [`crate::layout`]). Killing the process at any moment
+//! leaves the previous commit intact; running the same command again finishes the job.
 //!
 //! Invariant, for every file and for every ingest:
 //! `rows_read = rows_accepted + rows_quarantined + rows_duplicate`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::dialect::{Encoding, Format, scan_file};
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::frames::{QuarantinedRow, Record, quarantine_frame, with_superseded};
+use crate::header::LogKind;
+use crate::layout::{Layout, Table};
+use crate::profile::Profile;
 use crate::pseudonym::Pseudonymiser;
-use crate::schema::{INPUT_COLUMNS, QUARANTINE_COLUMNS, REQUEST_COLUMNS};
-use crate::validate::{HeaderMap, Rejection, ServiceRequest, validate_row};
+use crate::source::LogReader;
+use crate::validate::{FieldParser, Rejection, ServiceRequest, SurveyResponse};
 
-/// What one ingest did, per file and in total. Also the content of the commit record.
+/// Rows kept in memory per table before they are written out.
+const FLUSH_ROWS: usize = 250_000;
+/// Rows per Parquet row group.
+const ROW_GROUP_ROWS: usize = 64 * 1024;
+/// How often (in rows) progress is reported.
+const PROGRESS_EVERY: u64 = 50_000;
+
+/// What one ingest did, per file and in total.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestSummary {
-    /// The commit number (warehouse version) this ingest created.
+    /// The commit this ingest created (the previous version when nothing was committed).
     pub commit: u64,
+    /// Whether a new commit was made.
+    pub committed: bool,
     pub rows_read: u64,
     pub rows_accepted: u64,
     pub rows_quarantined: u64,
     pub rows_duplicate: u64,
+    /// Accepted rows that replaced an earlier version of the same record.
+    pub rows_updated: u64,
     pub files: Vec<FileSummary>,
     /// Non-fatal remarks, such as ignored columns.
     pub warnings: Vec<String>,
@@ -35,286 +55,626 @@ pub struct IngestSummary {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileSummary {
     pub path: String,
+    pub sha256: String,
+    /// `requests` or `surveys`.
+    pub kind: String,
+    /// `csv; delimiter ';'; windows-1252; decimal comma`, or empty when skipped.
+    pub dialect: String,
+    /// Set when the file was not read, with the reason (e.g. already ingested).
+    pub skipped: Option<String>,
     pub rows_read: u64,
     pub rows_accepted: u64,
     pub rows_quarantined: u64,
     pub rows_duplicate: u64,
+    pub rows_updated: u64,
 }
 
-/// One row refused by validation or by the duplicate rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuarantinedRow {
-    pub source_file: String,
-    pub line: u64,
-    pub field: String,
-    pub reason: String,
-    /// The input line with identifiers masked.
-    pub raw_line: String,
+/// A file already in the warehouse, identified by its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestedFile {
+    pub sha256: String,
+    pub path: String,
+    pub commit: u64,
 }
 
-/// Where a request id was first seen, to tell exact duplicates from conflicting versions.
-struct Seen {
-    fingerprint: String,
-    /// `None` when the row is already in the warehouse.
-    origin: Option<(usize, u64)>,
+/// The record written last by a commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitRecord {
+    pub commit: u64,
+    pub committed_at: String,
+    pub summary: IngestSummary,
+    /// Every live data file of the snapshot, by table, relative to the snapshot directory.
+    pub tables: BTreeMap<String, Vec<String>>,
+    /// Every file ingested so far (this commit and earlier ones).
+    pub ingested: Vec<IngestedFile>,
 }
 
-/// Loads `files` (canonical request CSV) into the warehouse as one commit.
-///
-/// Rows with any invalid field, and rows whose `request_id` is already known with different
-/// content, go to quarantine with their reason; exact copies of known rows are counted as
-/// duplicates and not stored again. Errors are returned only for problems that stop the whole
-/// ingest (unreadable file, missing header columns, I/O); in that case nothing is committed.
+/// Options of an ingest.
+#[derive(Default)]
+pub struct IngestOptions<'a> {
+    pub profile: Profile,
+    /// Overrides the kind recognised from the header.
+    pub kind: Option<LogKind>,
+    /// Refuse to commit anything if any row would be quarantined.
+    pub fail_on_quarantine: bool,
+    /// Called with the number of rows read so far.
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+}
+
+/// Loads `files` into the warehouse as one commit with default options.
 pub fn ingest_files(
     layout: &Layout,
     files: &[PathBuf],
     pseudonymiser: &Pseudonymiser,
 ) -> Result<IngestSummary> {
-    let _lock = IngestLock::acquire(layout)?;
-    let mut seen = stored_fingerprints(layout)?;
-    let commit = layout
-        .latest_commit()
-        .map_err(|e| Error::io(layout.commits_dir(), e))?
-        + 1;
+    ingest(layout, files, pseudonymiser, &IngestOptions::default())
+}
 
+/// Loads `files` (request or survey logs, any supported dialect) into the warehouse as one
+/// commit. Errors stop the whole ingest before its commit: nothing changes.
+pub fn ingest(
+    layout: &Layout,
+    files: &[PathBuf],
+    pseudonymiser: &Pseudonymiser,
+    options: &IngestOptions<'_>,
+) -> Result<IngestSummary> {
+    let _lock = IngestLock::acquire(layout)?;
+    clean_leftovers(layout)?;
+    let previous = latest_record(layout)?;
+    let base = previous.as_ref().map_or(0, |r| r.commit);
+    let commit = base + 1;
+    let staging = layout.staging_dir().join(format!("{commit:06}"));
+    std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+
+    let mut ctx = Commit {
+        commit,
+        staging: staging.clone(),
+        base_snapshot: previous.as_ref().map(|r| layout.snapshot(r.commit)),
+        quarantine: Vec::new(),
+        quarantine_files: 0,
+    };
+    let mut requests = TableState::<ServiceRequest>::load(&ctx)?;
+    let mut surveys = TableState::<SurveyResponse>::load(&ctx)?;
+    let mut ingested: Vec<IngestedFile> = previous
+        .as_ref()
+        .map(|r| r.ingested.clone())
+        .unwrap_or_default();
     let mut summary = IngestSummary {
         commit,
         ..IngestSummary::default()
     };
-    let mut accepted: Vec<ServiceRequest> = Vec::new();
-    let mut quarantined: Vec<QuarantinedRow> = Vec::new();
+    let mut rows_so_far = 0u64;
 
     for (file_index, path) in files.iter().enumerate() {
-        let file_summary = read_request_file(
-            path,
-            file_index,
-            pseudonymiser,
-            &mut seen,
-            &mut accepted,
-            &mut quarantined,
-            &mut summary.warnings,
-        )?;
-        summary.rows_read += file_summary.rows_read;
-        summary.rows_accepted += file_summary.rows_accepted;
-        summary.rows_quarantined += file_summary.rows_quarantined;
-        summary.rows_duplicate += file_summary.rows_duplicate;
-        summary.files.push(file_summary);
+        let scan = scan_file(path)?;
+        let source = path.display().to_string();
+        if let Some(earlier) = ingested.iter().find(|f| f.sha256 == scan.sha256) {
+            summary.files.push(FileSummary {
+                path: source,
+                sha256: scan.sha256.clone(),
+                skipped: Some(format!(
+                    "already ingested in commit {} (as {})",
+                    earlier.commit, earlier.path
+                )),
+                ..FileSummary::default()
+            });
+            continue;
+        }
+        let mut reader = LogReader::open(path, &scan, &options.profile, options.kind)?;
+        if !reader.columns.unknown.is_empty() {
+            let message = format!(
+                "{source}: ignored column(s) not in the {} format: {}",
+                reader.kind.as_str(),
+                reader.columns.unknown.join(", ")
+            );
+            tracing::warn!("{message}");
+            summary.warnings.push(message);
+        }
+        let parser = FieldParser::new(
+            reader.dialect.decimal,
+            Some(options.profile.source.date_format.clone()),
+            &options.profile.values,
+            pseudonymiser.clone(),
+        );
+        let mut file = FileSummary {
+            path: source.clone(),
+            sha256: scan.sha256.clone(),
+            kind: reader.kind.as_str().to_string(),
+            dialect: describe(&reader),
+            ..FileSummary::default()
+        };
+        while let Some(row) = reader.next_row() {
+            let row = row?;
+            file.rows_read += 1;
+            rows_so_far += 1;
+            if rows_so_far.is_multiple_of(PROGRESS_EVERY)
+                && let Some(progress) = options.progress
+            {
+                progress(rows_so_far);
+            }
+            let row = match row {
+                Ok(row) => row,
+                Err(broken) => {
+                    ctx.quarantine(&source, broken.line, broken.rejection, broken.masked)?;
+                    file.rows_quarantined += 1;
+                    continue;
+                }
+            };
+            let values: Vec<Option<&str>> = row.values.iter().map(|v| v.as_deref()).collect();
+            let outcome = match reader.kind {
+                LogKind::Requests => match parser.request(&values) {
+                    Ok(record) => requests.offer(&mut ctx, record, file_index as u32, row.line)?,
+                    Err(rejection) => Outcome::Refused(rejection),
+                },
+                LogKind::Surveys => match parser.survey(&values) {
+                    Ok(record) => surveys.offer(&mut ctx, record, file_index as u32, row.line)?,
+                    Err(rejection) => Outcome::Refused(rejection),
+                },
+            };
+            match outcome {
+                Outcome::Accepted { updated } => {
+                    file.rows_accepted += 1;
+                    file.rows_updated += u64::from(updated);
+                }
+                Outcome::Duplicate => file.rows_duplicate += 1,
+                Outcome::Refused(rejection) => {
+                    ctx.quarantine(&source, row.line, rejection, row.masked)?;
+                    file.rows_quarantined += 1;
+                }
+            }
+        }
+        summary.rows_read += file.rows_read;
+        summary.rows_accepted += file.rows_accepted;
+        summary.rows_quarantined += file.rows_quarantined;
+        summary.rows_duplicate += file.rows_duplicate;
+        summary.rows_updated += file.rows_updated;
+        ingested.push(IngestedFile {
+            sha256: scan.sha256,
+            path: source,
+            commit,
+        });
+        summary.files.push(file);
     }
 
-    write_requests(layout, commit, accepted)?;
-    write_quarantine(layout, commit, &quarantined)?;
-    write_commit_record(layout, &summary)?;
-    Ok(summary)
-}
-
-/// Reads, validates and de-duplicates one file, appending to `accepted` and `quarantined`.
-fn read_request_file(
-    path: &Path,
-    file_index: usize,
-    pseudonymiser: &Pseudonymiser,
-    seen: &mut HashMap<String, Seen>,
-    accepted: &mut Vec<ServiceRequest>,
-    quarantined: &mut Vec<QuarantinedRow>,
-    warnings: &mut Vec<String>,
-) -> Result<FileSummary> {
-    let source_file = path.display().to_string();
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
-    let read_error = |line: u64, source: csv::Error| Error::ReadCsv {
-        path: path.to_path_buf(),
-        line,
-        source,
-    };
-
-    let mut record = csv::ByteRecord::new();
-    if !reader
-        .read_byte_record(&mut record)
-        .map_err(|e| read_error(1, e))?
-    {
-        return Err(Error::EmptyFile {
-            path: path.to_path_buf(),
+    let processed = summary.files.iter().any(|f| f.skipped.is_none());
+    if !processed {
+        let _ = std::fs::remove_dir_all(&staging);
+        summary.commit = base;
+        return Ok(summary);
+    }
+    if options.fail_on_quarantine && summary.rows_quarantined > 0 {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(Error::Refused {
+            quarantined: summary.rows_quarantined,
+            first: ctx
+                .quarantine
+                .first()
+                .map(|q| format!("{}:{}: {}: {}", q.source_file, q.line, q.field, q.reason))
+                .unwrap_or_default(),
         });
     }
-    let names: Vec<String> = record
+
+    requests.finish(&mut ctx)?;
+    surveys.finish(&mut ctx)?;
+    ctx.flush_quarantine()?;
+    let replaced: HashSet<PathBuf> = requests
+        .replaced
         .iter()
-        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .chain(&surveys.replaced)
+        .cloned()
         .collect();
-    let header = HeaderMap::from_header(names.iter().map(String::as_str)).map_err(|missing| {
-        Error::MissingColumns {
-            path: path.to_path_buf(),
-            missing,
-        }
-    })?;
-    if !header.unknown.is_empty() {
-        let message = format!(
-            "{source_file}: ignored unknown column(s): {}",
-            header.unknown.join(", ")
-        );
-        tracing::warn!("{message}");
-        warnings.push(message);
-    }
-    let citizen_column = header.position("citizen_id");
+    ctx.link_unchanged(&replaced)?;
 
-    let mut summary = FileSummary {
-        path: source_file.clone(),
-        ..FileSummary::default()
+    // The staged snapshot is complete: make it the snapshot of `commit`, then commit.
+    let snapshot = layout.snapshot(commit);
+    let snapshots_dir = layout.snapshots_dir();
+    std::fs::create_dir_all(&snapshots_dir).map_err(|e| Error::io(&snapshots_dir, e))?;
+    std::fs::rename(&staging, &snapshot).map_err(|e| Error::io(&snapshot, e))?;
+    summary.committed = true;
+    let record = CommitRecord {
+        commit,
+        committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        summary: summary.clone(),
+        tables: list_tables(&snapshot)?,
+        ingested,
     };
-    loop {
-        let line_before = reader.position().line();
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(read_error(line_before, e)),
-        }
-        let line = record.position().map_or(line_before, |p| p.line());
-        summary.rows_read += 1;
-        let mut quarantine = |rejection: Rejection| {
-            quarantined.push(QuarantinedRow {
-                source_file: source_file.clone(),
-                line,
-                field: rejection.field,
-                reason: rejection.reason,
-                raw_line: masked_line(&record, citizen_column),
-            });
-        };
-
-        let fields: Option<Vec<&str>> =
-            record.iter().map(|f| std::str::from_utf8(f).ok()).collect();
-        let Some(fields) = fields else {
-            quarantine(Rejection::new("row", "not valid UTF-8"));
-            summary.rows_quarantined += 1;
-            continue;
-        };
-        // Blank lines inside a file carry no request; they are read but never stored.
-        if fields.iter().all(|f| f.trim().is_empty()) {
-            quarantine(Rejection::new("row", "empty line"));
-            summary.rows_quarantined += 1;
-            continue;
-        }
-        let request = match validate_row(&fields, &header, pseudonymiser) {
-            Ok(request) => request,
-            Err(rejection) => {
-                quarantine(rejection);
-                summary.rows_quarantined += 1;
-                continue;
-            }
-        };
-        let fingerprint = request.fingerprint();
-        match seen.get(&request.request_id) {
-            Some(previous) if previous.fingerprint == fingerprint => {
-                summary.rows_duplicate += 1;
-            }
-            Some(previous) => {
-                let reason = match previous.origin {
-                    Some((f, first_line)) if f == file_index => format!(
-                        "conflict: request_id `{}` appears at line {first_line} with different content",
-                        request.request_id
-                    ),
-                    Some(_) => format!(
-                        "conflict: request_id `{}` appears in an earlier file of this ingest with different content",
-                        request.request_id
-                    ),
-                    None => format!(
-                        "conflict: request_id `{}` is already stored with different content",
-                        request.request_id
-                    ),
-                };
-                quarantine(Rejection::new("request_id", reason));
-                summary.rows_quarantined += 1;
-            }
-            None => {
-                seen.insert(
-                    request.request_id.clone(),
-                    Seen {
-                        fingerprint,
-                        origin: Some((file_index, line)),
-                    },
-                );
-                accepted.push(request);
-                summary.rows_accepted += 1;
-            }
-        }
-    }
+    write_commit_record(layout, &record)?;
+    update_links(layout, commit);
+    remove_old_snapshots(layout, commit);
     Ok(summary)
 }
 
-/// The raw line for the quarantine, with the citizen identifier (and anything that looks like
-/// a codice fiscale) masked.
-fn masked_line(record: &csv::ByteRecord, citizen_column: Option<usize>) -> String {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
-    let fields: Vec<String> = record
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let text = String::from_utf8_lossy(f);
-            if (Some(i) == citizen_column && !text.trim().is_empty())
-                || looks_like_codice_fiscale(&text)
-            {
-                "***".to_string()
+/// A one-line description of a file's dialect.
+fn describe(reader: &LogReader) -> String {
+    let d = &reader.dialect;
+    let encoding = match d.encoding {
+        Encoding::Utf8 => "utf-8",
+        Encoding::Windows1252 => "windows-1252",
+    };
+    let decimal = match d.decimal {
+        crate::dialect::DecimalMark::Comma => "decimal comma",
+        crate::dialect::DecimalMark::Dot => "decimal point",
+    };
+    match d.format {
+        Format::JsonLines => format!("json-lines; {encoding}"),
+        Format::Csv => format!(
+            "csv; delimiter '{}'; {encoding}; {decimal}{}",
+            if d.delimiter == b'\t' {
+                "\\t".to_string()
             } else {
-                text.into_owned()
-            }
-        })
-        .collect();
-    // Writing to a Vec cannot fail; an empty string is a safe fallback all the same.
-    if writer.write_record(&fields).is_err() {
-        return String::new();
+                (d.delimiter as char).to_string()
+            },
+            if d.sep_line { "; sep= line" } else { "" }
+        ),
     }
-    let bytes = writer.into_inner().unwrap_or_default();
-    String::from_utf8_lossy(&bytes).trim_end().to_string()
 }
 
-/// 16 alphanumerics with letters and digits where a codice fiscale has them.
-fn looks_like_codice_fiscale(text: &str) -> bool {
-    let t = text.trim().as_bytes();
-    t.len() == 16
-        && t[..6].iter().all(u8::is_ascii_alphabetic)
-        && t[6..].iter().all(u8::is_ascii_alphanumeric)
-        && t[6..].iter().filter(|b| b.is_ascii_digit()).count() >= 3
+/// What happened to one valid record.
+enum Outcome {
+    Accepted { updated: bool },
+    Duplicate,
+    Refused(Rejection),
 }
 
-/// The `request_id → fingerprint` of every row already in the warehouse.
-fn stored_fingerprints(layout: &Layout) -> Result<HashMap<String, Seen>> {
-    let mut seen = HashMap::new();
-    for path in parquet_files(&layout.requests_dir())? {
-        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let parquet_error = |source| Error::Parquet {
+/// Where the current version of a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// In a file of the previous snapshot, or in a file written by this ingest.
+    File(u32),
+    /// Still in memory.
+    Buffered,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    fingerprint: u128,
+    origin: Origin,
+    /// Input file (of this ingest) and line where the record was first seen.
+    seen_at: Option<(u32, u64)>,
+}
+
+fn id_key(id: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(id.as_bytes())
+}
+
+/// The work in progress of one commit that is shared by the tables.
+struct Commit {
+    commit: u64,
+    staging: PathBuf,
+    base_snapshot: Option<PathBuf>,
+    quarantine: Vec<QuarantinedRow>,
+    quarantine_files: u32,
+}
+
+impl Commit {
+    fn quarantine(
+        &mut self,
+        source: &str,
+        line: u64,
+        rejection: Rejection,
+        raw: String,
+    ) -> Result<()> {
+        self.quarantine.push(QuarantinedRow {
+            source_file: source.to_string(),
+            line,
+            field: rejection.field,
+            reason: rejection.reason,
+            raw_line: raw,
+        });
+        if self.quarantine.len() >= FLUSH_ROWS {
+            self.flush_quarantine()?;
+        }
+        Ok(())
+    }
+
+    fn flush_quarantine(&mut self) -> Result<()> {
+        if self.quarantine.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.quarantine);
+        let dir = self.staging.join(Table::Quarantine.name()).join(format!(
+            "{}={:06}",
+            Table::Quarantine.partition_column(),
+            self.commit
+        ));
+        let path = dir.join(format!(
+            "part-{:06}-{:04}.parquet",
+            self.commit, self.quarantine_files
+        ));
+        self.quarantine_files += 1;
+        let mut df = quarantine_frame(&rows).map_err(|source| Error::Parquet {
             path: path.clone(),
             source,
+        })?;
+        write_parquet(&mut df, &path)
+    }
+
+    /// Hard-links every file of the previous snapshot that this commit does not replace.
+    fn link_unchanged(&self, replaced: &HashSet<PathBuf>) -> Result<()> {
+        let Some(base) = &self.base_snapshot else {
+            return Ok(());
         };
-        let df = ParquetReader::new(file)
-            .with_columns(Some(vec![
-                "request_id".to_string(),
-                "record_fingerprint".to_string(),
-            ]))
-            .finish()
-            .map_err(parquet_error)?;
-        let ids = df
-            .column("request_id")
-            .and_then(|c| c.str())
-            .map_err(parquet_error)?;
-        let prints = df
-            .column("record_fingerprint")
-            .and_then(|c| c.str())
-            .map_err(parquet_error)?;
-        for (id, print) in ids.iter().zip(prints.iter()) {
-            if let (Some(id), Some(print)) = (id, print) {
-                seen.insert(
-                    id.to_string(),
-                    Seen {
-                        fingerprint: print.to_string(),
-                        origin: None,
-                    },
-                );
+        for file in parquet_files(base)? {
+            if replaced.contains(&file) {
+                continue;
+            }
+            let relative = file.strip_prefix(base).unwrap_or(&file);
+            let target = self.staging.join(relative);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            if std::fs::hard_link(&file, &target).is_err() {
+                // Filesystems without hard links: a copy keeps the same guarantees.
+                std::fs::copy(&file, &target).map_err(|e| Error::io(&target, e))?;
             }
         }
+        Ok(())
     }
-    Ok(seen)
+}
+
+/// The state of one data table during an ingest.
+struct TableState<R: Record> {
+    index: HashMap<u128, Entry>,
+    /// Files that hold current versions: previous-snapshot files, then files written now.
+    files: Vec<PathBuf>,
+    buffers: BTreeMap<i32, Vec<R>>,
+    buffered: usize,
+    /// Fingerprints of buffered rows superseded by a later version in this ingest.
+    dropped: HashSet<u128>,
+    /// Superseded versions still in memory, bound for the history table.
+    history: Vec<R>,
+    /// File index → ids of rows to move out of that file into the history table.
+    rewrites: BTreeMap<u32, HashSet<String>>,
+    /// Previous-snapshot files that this commit replaces.
+    replaced: HashSet<PathBuf>,
+    written: u32,
+}
+
+impl<R: Record> TableState<R> {
+    /// Reads the ids and fingerprints of the table's current versions.
+    fn load(ctx: &Commit) -> Result<Self> {
+        let mut state = TableState {
+            index: HashMap::new(),
+            files: Vec::new(),
+            buffers: BTreeMap::new(),
+            buffered: 0,
+            dropped: HashSet::new(),
+            history: Vec::new(),
+            rewrites: BTreeMap::new(),
+            replaced: HashSet::new(),
+            written: 0,
+        };
+        let Some(base) = &ctx.base_snapshot else {
+            return Ok(state);
+        };
+        for path in parquet_files(&base.join(R::TABLE.name()))? {
+            let file_index = state.files.len() as u32;
+            let parquet_error = |source| Error::Parquet {
+                path: path.clone(),
+                source,
+            };
+            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+            let df = ParquetReader::new(file)
+                .with_columns(Some(vec![
+                    R::ID_COLUMN.to_string(),
+                    "record_fingerprint".to_string(),
+                ]))
+                .finish()
+                .map_err(parquet_error)?;
+            let ids = df
+                .column(R::ID_COLUMN)
+                .and_then(|c| c.str())
+                .map_err(parquet_error)?;
+            let prints = df
+                .column("record_fingerprint")
+                .and_then(|c| c.str())
+                .map_err(parquet_error)?;
+            for (id, print) in ids.iter().zip(prints.iter()) {
+                if let (Some(id), Some(print)) = (id, print) {
+                    state.index.insert(
+                        id_key(id),
+                        Entry {
+                            fingerprint: u128::from_str_radix(print, 16).unwrap_or(0),
+                            origin: Origin::File(file_index),
+                            seen_at: None,
+                        },
+                    );
+                }
+            }
+            state.files.push(path);
+        }
+        Ok(state)
+    }
+
+    /// Applies the duplicate and update rules to a valid record.
+    fn offer(&mut self, ctx: &mut Commit, record: R, file: u32, line: u64) -> Result<Outcome> {
+        let key = id_key(record.id());
+        let fingerprint = record.fingerprint();
+        let mut updated = false;
+        if let Some(entry) = self.index.get(&key).copied() {
+            if entry.fingerprint == fingerprint {
+                return Ok(Outcome::Duplicate);
+            }
+            if let Some((seen_file, seen_line)) = entry.seen_at
+                && seen_file == file
+            {
+                return Ok(Outcome::Refused(Rejection::new(
+                    R::ID_COLUMN,
+                    format!(
+                        "conflict: `{}` appears at line {seen_line} of this file with different content",
+                        record.id()
+                    ),
+                )));
+            }
+            // A later export of the same record: the earlier version moves to history.
+            match entry.origin {
+                Origin::Buffered => {
+                    self.dropped.insert(entry.fingerprint);
+                }
+                Origin::File(index) => {
+                    self.rewrites
+                        .entry(index)
+                        .or_default()
+                        .insert(record.id().to_string());
+                }
+            }
+            updated = true;
+        }
+        self.index.insert(
+            key,
+            Entry {
+                fingerprint,
+                origin: Origin::Buffered,
+                seen_at: Some((file, line)),
+            },
+        );
+        self.buffers.entry(record.year()).or_default().push(record);
+        self.buffered += 1;
+        if self.buffered >= FLUSH_ROWS {
+            self.flush(ctx)?;
+        }
+        Ok(Outcome::Accepted { updated })
+    }
+
+    /// Writes every buffered row to new files of the staged snapshot.
+    fn flush(&mut self, ctx: &mut Commit) -> Result<()> {
+        let buffers = std::mem::take(&mut self.buffers);
+        self.buffered = 0;
+        for (year, mut rows) in buffers {
+            if !self.dropped.is_empty() {
+                let (gone, kept): (Vec<R>, Vec<R>) = rows
+                    .into_iter()
+                    .partition(|r| self.dropped.contains(&r.fingerprint()));
+                for r in &gone {
+                    self.dropped.remove(&r.fingerprint());
+                }
+                self.history.extend(gone);
+                rows = kept;
+            }
+            if rows.is_empty() {
+                continue;
+            }
+            rows.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+            let path = self.new_file(ctx, R::TABLE, year);
+            let mut df = R::frame(&rows).map_err(|source| Error::Parquet {
+                path: path.clone(),
+                source,
+            })?;
+            write_parquet(&mut df, &path)?;
+            let file_index = self.files.len() as u32;
+            self.files.push(path);
+            for r in &rows {
+                if let Some(entry) = self.index.get_mut(&id_key(r.id()))
+                    && entry.fingerprint == r.fingerprint()
+                {
+                    entry.origin = Origin::File(file_index);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn new_file(&mut self, ctx: &Commit, table: Table, year: i32) -> PathBuf {
+        self.written += 1;
+        ctx.staging
+            .join(table.name())
+            .join(format!("{}={year}", table.partition_column()))
+            .join(format!(
+                "part-{:06}-{:04}.parquet",
+                ctx.commit, self.written
+            ))
+    }
+
+    /// Flushes the buffers, then moves superseded versions out of their files.
+    fn finish(&mut self, ctx: &mut Commit) -> Result<()> {
+        self.flush(ctx)?;
+        let history = std::mem::take(&mut self.history);
+        let mut by_year: BTreeMap<i32, Vec<R>> = BTreeMap::new();
+        for r in history {
+            by_year.entry(r.year()).or_default().push(r);
+        }
+        for (year, rows) in by_year {
+            let path = self.new_file(ctx, R::HISTORY, year);
+            let df = R::frame(&rows)
+                .and_then(|df| with_superseded(df, ctx.commit))
+                .map_err(|source| Error::Parquet {
+                    path: path.clone(),
+                    source,
+                })?;
+            write_parquet(&mut df.clone(), &path)?;
+        }
+        let rewrites = std::mem::take(&mut self.rewrites);
+        for (index, ids) in rewrites {
+            let path = self.files[index as usize].clone();
+            self.move_to_history(ctx, &path, &ids)?;
+        }
+        Ok(())
+    }
+
+    /// Splits `path` into the rows that stay and the superseded rows, which go to history.
+    fn move_to_history(&mut self, ctx: &Commit, path: &Path, ids: &HashSet<String>) -> Result<()> {
+        let parquet_error = |source| Error::Parquet {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let df = ParquetReader::new(file).finish().map_err(parquet_error)?;
+        let id_column = df
+            .column(R::ID_COLUMN)
+            .and_then(|c| c.str())
+            .map_err(parquet_error)?;
+        let superseded: BooleanChunked = id_column
+            .iter()
+            .map(|id| Some(id.is_some_and(|id| ids.contains(id))))
+            .collect();
+        let keep = df.filter(&!&superseded).map_err(parquet_error)?;
+        let gone = df.filter(&superseded).map_err(parquet_error)?;
+        let year = partition_year(path);
+        if gone.height() > 0 {
+            let target = self.new_file(ctx, R::HISTORY, year);
+            let mut gone = with_superseded(gone, ctx.commit).map_err(parquet_error)?;
+            write_parquet(&mut gone, &target)?;
+        }
+        let in_staging = path.starts_with(&ctx.staging);
+        if in_staging {
+            std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+        } else {
+            self.replaced.insert(path.to_path_buf());
+        }
+        if keep.height() > 0 {
+            let target = self.new_file(ctx, R::TABLE, year);
+            write_parquet(&mut keep.clone(), &target)?;
+        }
+        Ok(())
+    }
+}
+
+/// The year of a `…/year=2017/part.parquet` path (0 if absent).
+fn partition_year(path: &Path) -> i32 {
+    path.parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("year="))
+        .and_then(|y| y.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Writes `df` as zstd Parquet with statistics, creating the directory.
+fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_statistics(StatisticsOptions::full())
+        .with_row_group_size(Some(ROW_GROUP_ROWS))
+        .finish(df)
+        .map_err(|source| Error::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(())
 }
 
 /// Every `*.parquet` file below `dir` (recursively), in a stable order.
@@ -340,174 +700,131 @@ pub fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// Writes accepted rows, one Parquet file per year partition.
-fn write_requests(layout: &Layout, commit: u64, mut rows: Vec<ServiceRequest>) -> Result<()> {
-    rows.sort_by(|a, b| (a.submitted_at, &a.request_id).cmp(&(b.submitted_at, &b.request_id)));
-    let mut by_year: std::collections::BTreeMap<i32, Vec<ServiceRequest>> = Default::default();
-    for row in rows {
-        by_year.entry(row.year()).or_default().push(row);
+/// The data files of a snapshot, by table, relative to the snapshot directory.
+fn list_tables(snapshot: &Path) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut tables = BTreeMap::new();
+    for table in Table::ALL {
+        let files = parquet_files(&snapshot.join(table.name()))?
+            .iter()
+            .map(|p| {
+                p.strip_prefix(snapshot)
+                    .unwrap_or(p)
+                    .to_string_lossy()
+                    .replace(std::path::MAIN_SEPARATOR, "/")
+            })
+            .collect::<Vec<_>>();
+        if !files.is_empty() {
+            tables.insert(table.name().to_string(), files);
+        }
     }
-    for (year, rows) in by_year {
-        let target = layout
-            .requests_partition(year)
-            .join(format!("part-{commit:06}.parquet"));
-        let mut df = requests_frame(&rows).map_err(|source| Error::Parquet {
-            path: target.clone(),
-            source,
-        })?;
-        write_parquet_atomically(layout, &mut df, &target)?;
+    Ok(tables)
+}
+
+/// The record of the latest commit, if any.
+pub fn latest_record(layout: &Layout) -> Result<Option<CommitRecord>> {
+    let latest = layout
+        .latest_commit()
+        .map_err(|e| Error::io(layout.commits_dir(), e))?;
+    if latest == 0 {
+        return Ok(None);
+    }
+    read_commit_record(layout, latest).map(Some)
+}
+
+/// Reads the record of one commit.
+pub fn read_commit_record(layout: &Layout, commit: u64) -> Result<CommitRecord> {
+    let path = layout.commit_record(commit);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    serde_json::from_slice(&bytes).map_err(|source| Error::CommitRecord { path, source })
+}
+
+/// Writes the commit record through a temporary file and a rename: the commit point.
+fn write_commit_record(layout: &Layout, record: &CommitRecord) -> Result<()> {
+    let dir = layout.commits_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let target = layout.commit_record(record.commit);
+    let temp = layout
+        .staging_dir()
+        .join(format!("{:06}.json.tmp", record.commit));
+    let json = serde_json::to_vec_pretty(record).map_err(|source| Error::CommitRecord {
+        path: target.clone(),
+        source,
+    })?;
+    {
+        use std::io::Write;
+        let mut file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
+        file.write_all(&json).map_err(|e| Error::io(&temp, e))?;
+        file.sync_all().map_err(|e| Error::io(&temp, e))?;
+    }
+    std::fs::rename(&temp, &target).map_err(|e| Error::io(&target, e))
+}
+
+/// Removes what an interrupted ingest left: staged work and snapshots without a record.
+fn clean_leftovers(layout: &Layout) -> Result<()> {
+    let latest = layout
+        .latest_commit()
+        .map_err(|e| Error::io(layout.commits_dir(), e))?;
+    if let Ok(entries) = std::fs::read_dir(layout.staging_dir()) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == "ingest.lock") {
+                continue;
+            }
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(layout.snapshots_dir()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if let Ok(n) = name.to_string_lossy().parse::<u64>()
+                && n > latest
+            {
+                std::fs::remove_dir_all(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            }
+        }
     }
     Ok(())
 }
 
-/// Builds the polars frame of the `requests` table for `rows`.
-pub fn requests_frame(rows: &[ServiceRequest]) -> PolarsResult<DataFrame> {
-    let micros = |name: &str, values: Vec<Option<i64>>| -> Column {
-        Int64Chunked::from_iter_options(name.into(), values.into_iter())
-            .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
-            .into_column()
-    };
-    let text = |name: &str, values: Vec<Option<&str>>| Column::new(name.into(), values);
-    let columns = vec![
-        text(
-            REQUEST_COLUMNS[0],
-            rows.iter().map(|r| Some(r.request_id.as_str())).collect(),
-        ),
-        text(
-            REQUEST_COLUMNS[1],
-            rows.iter().map(|r| Some(r.service.as_str())).collect(),
-        ),
-        text(
-            REQUEST_COLUMNS[2],
-            rows.iter().map(|r| Some(r.channel.as_str())).collect(),
-        ),
-        micros(
-            REQUEST_COLUMNS[3],
-            rows.iter()
-                .map(|r| Some(r.submitted_at.timestamp_micros()))
-                .collect(),
-        ),
-        micros(
-            REQUEST_COLUMNS[4],
-            rows.iter()
-                .map(|r| r.completed_at.map(|t| t.timestamp_micros()))
-                .collect(),
-        ),
-        text(
-            REQUEST_COLUMNS[5],
-            rows.iter().map(|r| Some(r.status.as_str())).collect(),
-        ),
-        text(
-            REQUEST_COLUMNS[6],
-            rows.iter()
-                .map(|r| r.auth_method.map(|a| a.as_str()))
-                .collect(),
-        ),
-        text(
-            REQUEST_COLUMNS[7],
-            rows.iter().map(|r| r.citizen_key.as_deref()).collect(),
-        ),
-        Column::new(
-            REQUEST_COLUMNS[8].into(),
-            rows.iter()
-                .map(|r| r.amount_cents.map(|c| c as f64 / 100.0))
-                .collect::<Vec<Option<f64>>>(),
-        ),
-        Column::new(
-            REQUEST_COLUMNS[9].into(),
-            rows.iter().map(|r| r.satisfaction).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            REQUEST_COLUMNS[10].into(),
-            rows.iter().map(|r| r.fingerprint()).collect::<Vec<_>>(),
-        ),
-    ];
-    DataFrame::new(rows.len(), columns)
-}
-
-/// Writes the quarantined rows of one commit (nothing when there are none).
-fn write_quarantine(layout: &Layout, commit: u64, rows: &[QuarantinedRow]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
+/// Keeps the latest two snapshots (a reader may still be on the previous one).
+fn remove_old_snapshots(layout: &Layout, commit: u64) {
+    if let Ok(entries) = std::fs::read_dir(layout.snapshots_dir()) {
+        for entry in entries.flatten() {
+            if let Ok(n) = entry.file_name().to_string_lossy().parse::<u64>()
+                && n + 1 < commit
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
-    let target = layout.quarantine_partition(commit).join("part-0.parquet");
-    let columns = vec![
-        Column::new(
-            QUARANTINE_COLUMNS[0].into(),
-            rows.iter()
-                .map(|r| r.source_file.as_str())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            QUARANTINE_COLUMNS[1].into(),
-            rows.iter().map(|r| r.line).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            QUARANTINE_COLUMNS[2].into(),
-            rows.iter().map(|r| r.field.as_str()).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            QUARANTINE_COLUMNS[3].into(),
-            rows.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            QUARANTINE_COLUMNS[4].into(),
-            rows.iter().map(|r| r.raw_line.as_str()).collect::<Vec<_>>(),
-        ),
-    ];
-    let mut df = DataFrame::new(rows.len(), columns).map_err(|source| Error::Parquet {
-        path: target.clone(),
-        source,
-    })?;
-    write_parquet_atomically(layout, &mut df, &target)
 }
 
-/// Writes `df` to a staging file, then renames it to `target`: readers never see half a file.
-fn write_parquet_atomically(layout: &Layout, df: &mut DataFrame, target: &Path) -> Result<()> {
-    let staging = layout.staging_dir();
-    std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    let parent = target.parent().unwrap_or(layout.root());
-    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    let temp = staging.join(format!(
-        "{}.tmp",
-        target
-            .strip_prefix(layout.root())
-            .unwrap_or(target)
-            .to_string_lossy()
-            .replace(std::path::MAIN_SEPARATOR, "__")
-    ));
-    let file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(df)
-        .map_err(|source| Error::Parquet {
-            path: target.to_path_buf(),
-            source,
-        })?;
-    std::fs::rename(&temp, target).map_err(|e| Error::io(target, e))
-}
-
-/// Writes the commit record last: its presence marks the commit as complete.
-fn write_commit_record(layout: &Layout, summary: &IngestSummary) -> Result<()> {
-    let dir = layout.commits_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let target = layout.commit_record(summary.commit);
-    let temp = layout
-        .staging_dir()
-        .join(format!("{:06}.json.tmp", summary.commit));
-    let json = serde_json::to_vec_pretty(summary).map_err(|source| Error::CommitRecord {
-        path: target.clone(),
-        source,
-    })?;
-    std::fs::write(&temp, json).map_err(|e| Error::io(&temp, e))?;
-    std::fs::rename(&temp, &target).map_err(|e| Error::io(&target, e))
-}
-
-/// Reads the record of one commit.
-pub fn read_commit_record(layout: &Layout, commit: u64) -> Result<IngestSummary> {
-    let path = layout.commit_record(commit);
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    serde_json::from_slice(&bytes).map_err(|source| Error::CommitRecord { path, source })
+/// Points `warehouse/<table>` at the table's directory in the latest snapshot, so that other
+/// engines can read `warehouse/requests/*/*.parquet`. Best effort: civica itself reads the
+/// commit record.
+fn update_links(layout: &Layout, commit: u64) {
+    #[cfg(unix)]
+    for table in Table::ALL {
+        let target = PathBuf::from("_snapshots")
+            .join(format!("{commit:06}"))
+            .join(table.name());
+        if !layout.table_dir(commit, table).is_dir() {
+            let _ = std::fs::remove_file(layout.table_link(table));
+            continue;
+        }
+        let temp = layout.staging_dir().join(format!("{}.link", table.name()));
+        let _ = std::fs::remove_file(&temp);
+        if std::os::unix::fs::symlink(&target, &temp).is_ok() {
+            let _ = std::fs::rename(&temp, layout.table_link(table));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (layout, commit);
 }
 
 /// Held while an ingest runs, so that two ingests never write the same commit.
@@ -525,26 +842,36 @@ impl IngestLock {
             .create_new(true)
             .open(&path)
         {
-            Ok(_) => Ok(IngestLock { path }),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::io(
-                &path,
-                std::io::Error::new(
-                    e.kind(),
-                    "another ingest is running on this warehouse (remove this lock file if none is)",
-                ),
-            )),
+            Ok(mut file) => {
+                use std::io::Write;
+                let _ = writeln!(file, "{}", std::process::id());
+                Ok(IngestLock { path })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if lock_is_stale(&path) {
+                    let _ = std::fs::remove_file(&path);
+                    return Self::acquire(layout);
+                }
+                Err(Error::Locked { path })
+            }
             Err(e) => Err(Error::io(&path, e)),
         }
     }
+}
+
+/// A lock whose process no longer exists (killed ingest) can be taken over.
+fn lock_is_stale(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let Ok(pid) = text.trim().parse::<u32>() else {
+        return false;
+    };
+    cfg!(target_os = "linux") && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 impl Drop for IngestLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// The canonical header line, for writers of request logs.
-pub fn canonical_header() -> String {
-    INPUT_COLUMNS.join(",")
 }

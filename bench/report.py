@@ -1,0 +1,159 @@
+"""Renders the results of one bench/run.sh run as a Markdown fragment.
+
+Usage: python report.py RUN_DIR
+
+Reads RUN_DIR/meta.tsv (key<TAB>value), RUN_DIR/measurements.tsv (one line per process run:
+label, repetition, elapsed s, peak RSS KiB, user s, system s, as reported by GNU time -v),
+RUN_DIR/ingest_civica.json, RUN_DIR/verify.json, RUN_DIR/warm.json and RUN_DIR/compare.txt.
+"""
+
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def load(run: Path):
+    meta = {}
+    for line in (run / "meta.tsv").read_text(encoding="utf-8").splitlines():
+        if "\t" in line:
+            k, v = line.split("\t", 1)
+            meta[k] = v
+    runs = defaultdict(list)
+    for line in (run / "measurements.tsv").read_text(encoding="utf-8").splitlines():
+        label, rep, elapsed, rss, user, system = line.split("\t")
+        runs[label].append(
+            {"rep": int(rep), "s": float(elapsed), "rss_kib": int(rss),
+             "cpu_s": float(user) + float(system)}
+        )
+    return meta, runs
+
+
+def med(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def summary(runs, label):
+    r = runs[label]
+    return {
+        "s": med([x["s"] for x in r]),
+        "all_s": [x["s"] for x in r],
+        "rss_mib": med([x["rss_kib"] for x in r]) / 1024,
+        "cpu_s": med([x["cpu_s"] for x in r]),
+        "n": len(r),
+    }
+
+
+def fmt_s(s):
+    return f"{s:.2f}" if s < 100 else f"{s:.0f}"
+
+
+def fmt_runs(values):
+    return " / ".join(f"{v:.2f}" for v in values)
+
+
+def main() -> None:
+    run = Path(sys.argv[1])
+    meta, runs = load(run)
+    civica_ingest = json.loads((run / "ingest_civica.json").read_text())
+    verify = json.loads((run / "verify.json").read_text())
+    warm = json.loads((run / "warm.json").read_text())
+    compare = (run / "compare.txt").read_text(encoding="utf-8").strip().splitlines()
+    rows = int(meta["csv_rows"])
+    out = []
+    w = out.append
+
+    w(f"## Results: scale {meta['scale']} ({rows:,} rows), {meta['date']}")
+    w("")
+    w(f"Command: `{meta['command']}` (repository commit `{meta['git_rev']}`)")
+    w("")
+    w("### Machine and versions")
+    w("")
+    w(f"- CPU: {meta['cpu_model']}, `nproc` = {meta['nproc']}")
+    w(f"- Memory: {meta['mem_total']}; kernel {meta['kernel']}")
+    w(f"- Load average (1/5/15 min) at start: {meta['load_start']}; "
+      f"before queries: {meta['load_queries']}; at end: {meta['load_end']}")
+    w(f"- rustc processes running at start: {meta['rustc_start']}, at end: {meta['rustc_end']}")
+    w(f"- {meta['civica_version']} (`{meta['civica_bin']}`); Python {meta['python_version']}, "
+      f"duckdb {meta['duckdb_version']}, polars {meta['polars_version']}")
+    w("")
+    w("### Data")
+    w("")
+    gen = summary(runs, "generate")
+    w(f"- `civica generate --seed {meta['seed']} --scale {meta['scale']}`: "
+      f"{rows:,} data rows, {int(meta['csv_bytes']):,} bytes "
+      f"({int(meta['csv_bytes']) / 2**20:,.0f} MiB), generated in {fmt_s(gen['s'])} s "
+      f"(peak RSS {gen['rss_mib']:,.0f} MiB)")
+    w(f"- civica ingest: rows_read {civica_ingest['rows_read']:,}, rows_accepted "
+      f"{civica_ingest['rows_accepted']:,}, rows_quarantined "
+      f"{civica_ingest['rows_quarantined']:,}, rows_duplicate {civica_ingest['rows_duplicate']:,}")
+    w("")
+    w("### Ingest: CSV → Hive-partitioned Parquet (year=YYYY, zstd)")
+    w("")
+    n_ing = summary(runs, "ingest_civica")["n"]
+    w(f"Median of {n_ing} run(s), each a new process writing into an empty directory; rows/s = "
+      f"CSV data rows ÷ wall-clock seconds. CPU = user + system seconds.")
+    w("")
+    w("| engine | wall s | rows/s | peak RSS MiB | CPU s | output MiB | files | rows written |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label, name in (("ingest_civica", "civica ingest"),
+                        ("ingest_duckdb", "DuckDB COPY (Python)"),
+                        ("ingest_polars", "polars sink_parquet (Python)")):
+        s = summary(runs, label)
+        key = label.split("_", 1)[1]
+        v = verify[key]
+        size = int(meta[f"size_{key}"]) / 2**20
+        w(f"| {name} | {fmt_s(s['s'])} | {rows / s['s']:,.0f} | {s['rss_mib']:,.0f} | "
+          f"{fmt_s(s['cpu_s'])} | {size:,.0f} | {v['files']} | {v['rows']:,} |")
+    w("")
+    w("civica ingest additionally validates every field (vocabularies, timestamps, amounts, "
+      "ranges), replaces `citizen_id` by an HMAC-SHA256 pseudonym, computes a per-row "
+      "fingerprint, de-duplicates by `request_id` (also against rows already stored) and "
+      "records quarantine and a commit; the DuckDB and polars baselines only parse types and "
+      "write the raw columns (the codice fiscale stays in clear).")
+    w("")
+    agree = "the same" if verify["agree"] else "DIFFERENT"
+    w(f"Output check: the three outputs have {agree} per-year counts of rows, of non-null "
+      "`completed_at` and `satisfaction`, and sum of `amount_eur`.")
+    w("")
+    w("### Queries over civica's warehouse")
+    w("")
+    n_q = summary(runs, "q_a_civica")["n"]
+    w(f"Cold = a whole new process, median of {n_q} runs (all runs listed); the OS page cache "
+      "is warm (not dropped). civica: `civica kpi online_share --by service,year --format csv` "
+      "for (a), `civica query --format csv SQL` for (b) and (c). DuckDB cold: a new Python "
+      "process that imports duckdb, opens an in-memory database with a view over "
+      "`read_parquet('…/requests/*/*.parquet', hive_partitioning = true)`, and writes the "
+      f"result as CSV. DuckDB warm: the same view in one process, median of {meta['warm_runs']} "
+      "runs after one warm-up run (timed inside Python).")
+    w("")
+    w("| query | civica cold s | DuckDB cold s | DuckDB warm s | DuckDB 1st in-process s | "
+      "civica peak RSS MiB | DuckDB cold peak RSS MiB |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    names = {"a": "(a) online share by service, year",
+             "b": "(b) mean satisfaction by service, year",
+             "c": "(c) monthly online share, suap"}
+    for q in ("a", "b", "c"):
+        c = summary(runs, f"q_{q}_civica")
+        d = summary(runs, f"q_{q}_duckdb")
+        w(f"| {names[q]} | {c['s']:.2f} ({fmt_runs(c['all_s'])}) | "
+          f"{d['s']:.2f} ({fmt_runs(d['all_s'])}) | {warm[q]['median_s']:.3f} | "
+          f"{warm[q]['first_s']:.3f} | {c['rss_mib']:,.0f} | {d['rss_mib']:,.0f} |")
+    bc = summary(runs, "baseline_civica")
+    bd = summary(runs, "baseline_duckdb")
+    w(f"| process start only: `civica --version` / `python -c 'import duckdb'` | "
+      f"{bc['s']:.2f} | {bd['s']:.2f} | | | {bc['rss_mib']:,.0f} | {bd['rss_mib']:,.0f} |")
+    w("")
+    w("Answers:")
+    w("")
+    for line in compare:
+        w(f"- {line}")
+    w("")
+    w("Timing resolution of GNU time's wall clock is 0.01 s.")
+    text = "\n".join(out) + "\n"
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

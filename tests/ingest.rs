@@ -1,0 +1,461 @@
+//! End-to-end tests of `civica ingest` on messy inputs: municipal dialects, profiles, JSON
+//! Lines, surveys, updates across exports, idempotency, strict mode, identifier leaks and
+//! crash safety under `kill -9`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::{civica, csv_rows, fixtures, run, run_ok, s};
+
+struct Warehouse {
+    dir: tempfile::TempDir,
+    path: PathBuf,
+    key: PathBuf,
+}
+
+fn warehouse() -> Warehouse {
+    let dir = tempfile::tempdir().unwrap();
+    Warehouse {
+        path: dir.path().join("warehouse"),
+        key: dir.path().join("pseudonym.key"),
+        dir,
+    }
+}
+
+impl Warehouse {
+    fn ingest(&self, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec![
+            "ingest",
+            "--json",
+            "--warehouse",
+            s(&self.path),
+            "--key-file",
+            s(&self.key),
+        ];
+        args.extend_from_slice(extra);
+        let summary: serde_json::Value = serde_json::from_str(&run_ok(&args)).unwrap();
+        let n = |k: &str| summary[k].as_u64().unwrap();
+        assert_eq!(
+            n("rows_read"),
+            n("rows_accepted") + n("rows_quarantined") + n("rows_duplicate"),
+            "{summary}"
+        );
+        summary
+    }
+
+    fn query(&self, sql: &str) -> Vec<std::collections::HashMap<String, String>> {
+        csv_rows(&run_ok(&[
+            "query",
+            "--format",
+            "csv",
+            "--warehouse",
+            s(&self.path),
+            sql,
+        ]))
+    }
+
+    fn count(&self, table: &str) -> u64 {
+        self.query(&format!("SELECT count(*) AS n FROM {table}"))[0]["n"]
+            .parse()
+            .unwrap()
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+}
+
+#[test]
+fn a_municipal_export_ingests_without_a_profile() {
+    let w = warehouse();
+    let file = fixtures().join("municipal_export.csv");
+    let summary = w.ingest(&[s(&file)]);
+    // Worked out by hand in tests/fixtures/README.md.
+    assert_eq!(summary["rows_read"], 17);
+    assert_eq!(summary["rows_accepted"], 6);
+    assert_eq!(summary["rows_quarantined"], 10);
+    assert_eq!(summary["rows_duplicate"], 1);
+    let dialect = summary["files"][0]["dialect"].as_str().unwrap();
+    assert!(
+        dialect.contains("';'") && dialect.contains("windows-1252") && dialect.contains("comma"),
+        "{dialect}"
+    );
+    assert!(
+        summary["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("Note operatore")
+    );
+
+    let quarantine = csv_rows(&run_ok(&[
+        "quarantine",
+        "--format",
+        "csv",
+        "--warehouse",
+        s(&w.path),
+    ]));
+    let got: Vec<(&str, &str)> = quarantine
+        .iter()
+        .map(|r| (r["line"].as_str(), r["field"].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("9", "channel"),
+            ("10", "submitted_at"),
+            ("11", "submitted_at"),
+            ("12", "completed_at"),
+            ("13", "satisfaction"),
+            ("14", "amount_eur"),
+            ("15", "status"),
+            ("16", "request_id"),
+            ("17", "row"),
+            ("18", "request_id"),
+        ]
+    );
+    assert!(
+        quarantine[2]["reason"].contains("summer time"),
+        "{:?}",
+        quarantine[2]
+    );
+    assert!(
+        quarantine[9]["reason"].contains("line 3"),
+        "{:?}",
+        quarantine[9]
+    );
+
+    let rows = w.query(
+        "SELECT request_id, service, channel, status, auth_method, amount_eur, \
+         CAST(submitted_at AS VARCHAR) AS submitted_at FROM requests ORDER BY request_id",
+    );
+    let p003 = &rows[2];
+    assert_eq!(p003["request_id"], "P-003");
+    assert_eq!(p003["channel"], "online");
+    assert_eq!(p003["status"], "completed");
+    assert_eq!(p003["auth_method"], "federa");
+    assert_eq!(p003["amount_eur"], "1234.5");
+    // 10:30 in Cesena on 12 June is 08:30 UTC.
+    assert!(
+        p003["submitted_at"].starts_with("2017-06-12T08:30:00"),
+        "{p003:?}"
+    );
+    assert_eq!(rows[4]["status"], "rejected");
+    assert_eq!(rows[5]["status"], "pending");
+}
+
+#[test]
+fn a_profile_maps_odd_headers_values_and_constants() {
+    let w = warehouse();
+    let profile = w.file(
+        "ztl.toml",
+        br#"
+[source]
+delimiter = "|"
+date_format = "%Y%m%d %H%M"
+
+[columns]
+request_id = "Protocollo"
+submitted_at = "Ricevuta il"
+channel = "Modalita"
+status = "Stato pratica"
+
+[values.channel]
+"sportello polifunzionale" = "sportello"
+"area riservata" = "online"
+
+[defaults]
+service = "permessi_ztl"
+"#,
+    );
+    let data = w.file(
+        "ztl.txt",
+        "Protocollo|Ricevuta il|Modalita|Stato pratica\n\
+         Z1|20170612 0930|Area riservata|evasa\n\
+         Z2|20170613 1015|Sportello polifunzionale|respinta\n"
+            .as_bytes(),
+    );
+    let summary = w.ingest(&["--profile", s(&profile), s(&data)]);
+    assert_eq!(summary["rows_accepted"], 2, "{summary}");
+    let rows = w.query("SELECT request_id, service, channel, status FROM requests ORDER BY 1");
+    assert_eq!(rows[0]["service"], "permessi_ztl");
+    assert_eq!(rows[0]["channel"], "online");
+    assert_eq!(rows[1]["channel"], "sportello");
+    assert_eq!(rows[1]["status"], "rejected");
+
+    let bad = w.file("bad.toml", b"[source]\nseparator = \"|\"\n");
+    let out = run(&[
+        "ingest",
+        "--warehouse",
+        s(&w.path),
+        "--key-file",
+        s(&w.key),
+        "--profile",
+        s(&bad),
+        s(&data),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("separator"),
+        "{err}"
+    );
+}
+
+#[test]
+fn json_lines_and_surveys_are_recognised() {
+    let w = warehouse();
+    let requests = w.file(
+        "events.jsonl",
+        b"{\"request_id\":\"J1\",\"service\":\"suap\",\"channel\":\"online\",\"submitted_at\":\"2018-03-01T10:00:00+01:00\",\"status\":\"completed\",\"amount_eur\":16}\n\
+          {\"request_id\":\"J2\",\"service\":\"suap\",\"channel\":\"pec\",\"submitted_at\":\"2018-03-02T10:00:00+01:00\",\"status\":\"pending\"}\n\
+          {\"request_id\":\"J3\",\"service\":\"suap\"\n",
+    );
+    let surveys = w.file(
+        "questionario.csv",
+        "id_risposta,servizio,canale,data_risposta,voto,commento\n\
+         Q1,suap,online,2018-03-05T10:00:00+01:00,9,servizio ottimo\n\
+         Q2,suap,sportello,2018-03-06T10:00:00+01:00,6,attesa lunga\n\
+         Q3,suap,sportello,2018-03-06T10:00:00+01:00,0,\n"
+            .as_bytes(),
+    );
+    let summary = w.ingest(&[s(&requests), s(&surveys)]);
+    assert_eq!(summary["files"][0]["kind"], "requests");
+    assert_eq!(summary["files"][1]["kind"], "surveys");
+    assert_eq!(summary["rows_accepted"], 4);
+    assert_eq!(summary["rows_quarantined"], 2);
+    assert_eq!(w.count("requests"), 2);
+    let scores = w.query("SELECT response_id, score FROM surveys ORDER BY 1");
+    assert_eq!(scores.len(), 2);
+    assert_eq!(scores[0]["score"], "9");
+    // Free-text comments are never stored.
+    let columns =
+        w.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'surveys'");
+    assert!(columns.iter().all(|c| c["column_name"] != "commento"));
+    let all = run_ok(&[
+        "query",
+        "--format",
+        "csv",
+        "--warehouse",
+        s(&w.path),
+        "SELECT * FROM surveys",
+    ]);
+    assert!(!all.contains("ottimo") && !all.contains("attesa"));
+}
+
+#[test]
+fn a_later_export_updates_a_request_and_keeps_its_history() {
+    let w = warehouse();
+    let header = "request_id,service,channel,submitted_at,completed_at,status,auth_method,citizen_id,amount_eur,satisfaction\n";
+    let monday = w.file(
+        "monday.csv",
+        format!("{header}U1,suap,online,2018-03-01T10:00:00+01:00,,pending,spid,,,\nU2,suap,pec,2018-03-01T11:00:00+01:00,,pending,,,,\n").as_bytes(),
+    );
+    let tuesday = w.file(
+        "tuesday.csv",
+        format!("{header}U1,suap,online,2018-03-01T10:00:00+01:00,2018-03-02T09:00:00+01:00,completed,spid,,,9\nU2,suap,pec,2018-03-01T11:00:00+01:00,,pending,,,,\n").as_bytes(),
+    );
+    w.ingest(&[s(&monday)]);
+    let second = w.ingest(&[s(&tuesday)]);
+    assert_eq!(second["rows_updated"], 1);
+    assert_eq!(second["rows_duplicate"], 1);
+    let rows = w.query("SELECT request_id, status FROM requests ORDER BY 1");
+    assert_eq!(rows.len(), 2, "one current version per request");
+    assert_eq!(rows[0]["status"], "completed");
+    let history = w.query("SELECT request_id, status, superseded_in FROM requests_history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["status"], "pending");
+    assert_eq!(history[0]["superseded_in"], "2");
+    // The KPI counts each request once: 1 online of 2.
+    let kpi = csv_rows(&run_ok(&[
+        "kpi",
+        "online_share",
+        "--format",
+        "csv",
+        "--warehouse",
+        s(&w.path),
+    ]));
+    assert_eq!(kpi[0]["denominator"], "2");
+
+    // The same file again is recognised by its content and skipped.
+    let again = w.ingest(&[s(&tuesday)]);
+    assert!(
+        again["files"][0]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("commit 2")
+    );
+    assert_eq!(again["committed"], false);
+    assert_eq!(w.count("requests"), 2);
+}
+
+#[test]
+fn strict_mode_commits_nothing_when_a_row_is_bad() {
+    let w = warehouse();
+    let out = run(&[
+        "ingest",
+        "--fail-on-quarantine",
+        "--warehouse",
+        s(&w.path),
+        "--key-file",
+        s(&w.key),
+        s(&fixtures().join("municipal_export.csv")),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("10 row(s) would be quarantined"));
+    assert_eq!(w.count("requests"), 0);
+    assert_eq!(w.count("quarantine"), 0);
+}
+
+#[test]
+fn raw_identifiers_never_reach_the_warehouse() {
+    let w = warehouse();
+    let files = [
+        fixtures().join("municipal_export.csv"),
+        fixtures().join("requests_small.csv"),
+    ];
+    let out = civica()
+        .args(["ingest", "--warehouse", s(&w.path), "--key-file", s(&w.key)])
+        .args(files.iter().map(|f| s(f)))
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut texts = vec![String::from_utf8_lossy(&out.stderr).into_owned()];
+    // Every table, decoded, and every other file the warehouse holds.
+    for table in ["requests", "requests_history", "surveys", "quarantine"] {
+        texts.push(run_ok(&[
+            "query",
+            "--format",
+            "csv",
+            "--warehouse",
+            s(&w.path),
+            &format!("SELECT * FROM {table}"),
+        ]));
+    }
+    for file in walk(&w.path) {
+        if file.extension().is_none_or(|e| e != "parquet") {
+            texts.push(String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned());
+        }
+    }
+    for text in &texts {
+        for token in text.split(|c: char| !c.is_ascii_alphanumeric()) {
+            let b = token.as_bytes();
+            let shaped = b.len() == 16
+                && b[..6].iter().all(u8::is_ascii_alphabetic)
+                && b[6..].iter().filter(|c| c.is_ascii_digit()).count() >= 3;
+            assert!(!shaped, "a codice fiscale leaked: {token}");
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_symlink() {
+            continue;
+        }
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn kill_nine_at_any_moment_leaves_the_warehouse_whole() {
+    let root = tempfile::tempdir().unwrap();
+    let sample = root.path().join("sample");
+    run_ok(&[
+        "generate",
+        "--out",
+        s(&sample),
+        "--scale",
+        "0.2",
+        "--seed",
+        "11",
+    ]);
+    let file = sample.join("requests.csv");
+    let key = root.path().join("key");
+
+    let clean = root.path().join("clean");
+    run_ok(&[
+        "ingest",
+        "--warehouse",
+        s(&clean),
+        "--key-file",
+        s(&key),
+        s(&file),
+    ]);
+    let count = |w: &Path| -> u64 {
+        csv_rows(&run_ok(&[
+            "query",
+            "--format",
+            "csv",
+            "--warehouse",
+            s(w),
+            "SELECT count(*) AS n, count(DISTINCT request_id) AS d FROM requests",
+        ]))
+        .first()
+        .map(|r| {
+            assert_eq!(r["n"], r["d"], "never doubled");
+            r["n"].parse().unwrap()
+        })
+        .unwrap()
+    };
+    let expected = count(&clean);
+    assert!(expected > 50_000);
+
+    // Time a full run, then kill runs at spread-out moments within it.
+    let warehouse = root.path().join("killed");
+    let started = Instant::now();
+    run_ok(&[
+        "ingest",
+        "--warehouse",
+        s(&root.path().join("timing")),
+        "--key-file",
+        s(&key),
+        s(&file),
+    ]);
+    let full = started.elapsed();
+    for fraction in [0.1, 0.35, 0.6, 0.8, 0.95] {
+        let mut child = civica()
+            .args([
+                "ingest",
+                "--warehouse",
+                s(&warehouse),
+                "--key-file",
+                s(&key),
+                s(&file),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full.mul_f64(fraction).min(Duration::from_secs(60)));
+        let _ = child.kill();
+        let _ = child.wait();
+        let n = count(&warehouse);
+        assert!(
+            n == 0 || n == expected,
+            "after a kill at {fraction}: {n} rows, not 0 nor {expected}"
+        );
+    }
+    // Running the command again finishes the job (or finds it done).
+    run_ok(&[
+        "ingest",
+        "--warehouse",
+        s(&warehouse),
+        "--key-file",
+        s(&key),
+        s(&file),
+    ]);
+    assert_eq!(count(&warehouse), expected);
+}
