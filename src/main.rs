@@ -59,6 +59,11 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Merge the small files of many ingests into one sorted file per partition (atomic).
+    Compact {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+    },
     /// List the rows that ingests refused, with file, line, field and reason.
     Quarantine {
         #[command(flatten)]
@@ -123,8 +128,10 @@ struct WarehouseArgs {
 
 #[derive(Debug, Args)]
 struct KeyArgs {
-    /// File holding the pseudonymisation key (hex); created if absent. Keep it outside the
-    /// repository and the warehouse. Default: $CIVICA_KEY_FILE, else ~/.config/civica/pseudonym.key.
+    /// File holding the pseudonymisation key (hex); created if absent (mode 0600). Keep it
+    /// outside the repository and the warehouse. Without it: the key itself from
+    /// $CIVICA_PSEUDONYM_KEY (hex), else the file $CIVICA_KEY_FILE, else
+    /// ~/.config/civica/pseudonym.key.
     #[arg(long)]
     key_file: Option<PathBuf>,
 }
@@ -189,6 +196,12 @@ fn run(cli: Cli) -> Result<()> {
                 fail_on_quarantine,
             };
             ingest(&warehouse.warehouse, &files, &pseudonymiser, settings, json)
+        }
+        Command::Compact { warehouse } => {
+            let summary = civica_ingest::compact(&Layout::new(&warehouse.warehouse))
+                .with_context(|| format!("compacting {}", warehouse.warehouse.display()))?;
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(())
         }
         Command::Quarantine {
             warehouse,
@@ -375,6 +388,14 @@ async fn serve(warehouse: &Path, bind: SocketAddr) -> Result<()> {
 }
 
 fn load_key(args: &KeyArgs) -> Result<Pseudonymiser> {
+    if args.key_file.is_none()
+        && let Some(key) = std::env::var_os("CIVICA_PSEUDONYM_KEY")
+    {
+        let key = hex::decode(key.to_string_lossy().trim())
+            .context("CIVICA_PSEUDONYM_KEY must be the key in hex (64 hex digits or more)")?;
+        return Pseudonymiser::new(&key)
+            .map_err(|reason| anyhow::anyhow!("CIVICA_PSEUDONYM_KEY: {reason}"));
+    }
     let path = match &args.key_file {
         Some(path) => path.clone(),
         None => match std::env::var_os("CIVICA_KEY_FILE") {
@@ -383,7 +404,7 @@ fn load_key(args: &KeyArgs) -> Result<Pseudonymiser> {
                 let config = std::env::var_os("XDG_CONFIG_HOME")
                     .map(PathBuf::from)
                     .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-                    .context("cannot find a place for the pseudonymisation key: set --key-file or CIVICA_KEY_FILE")?;
+                    .context("cannot find a place for the pseudonymisation key: set --key-file, CIVICA_KEY_FILE or CIVICA_PSEUDONYM_KEY")?;
                 config.join("civica").join("pseudonym.key")
             }
         },

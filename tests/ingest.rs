@@ -459,3 +459,49 @@ fn kill_nine_at_any_moment_leaves_the_warehouse_whole() {
     ]);
     assert_eq!(count(&warehouse), expected);
 }
+
+#[test]
+fn compaction_merges_small_files_and_changes_no_row() {
+    let w = warehouse();
+    let sample = w.dir.path().join("sample");
+    run_ok(&[
+        "generate",
+        "--out",
+        s(&sample),
+        "--scale",
+        "0.02",
+        "--seed",
+        "3",
+    ]);
+    let text = std::fs::read_to_string(sample.join("requests.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let body: Vec<&str> = lines.collect();
+    // Three nightly exports, each a third of the rows.
+    for (i, chunk) in body.chunks(body.len() / 3 + 1).enumerate() {
+        let file = w.file(
+            &format!("night{i}.csv"),
+            format!("{header}\n{}\n", chunk.join("\n")).as_bytes(),
+        );
+        w.ingest(&[s(&file)]);
+    }
+    let before = w.query("SELECT service, year, count(*) AS n, sum(CAST(round(amount_eur * 100) AS BIGINT)) AS cents FROM requests GROUP BY 1, 2 ORDER BY 1, 2");
+    let summary: serde_json::Value =
+        serde_json::from_str(&run_ok(&["compact", "--warehouse", s(&w.path)])).unwrap();
+    assert_eq!(summary["committed"], true);
+    assert!(
+        summary["files_after"].as_u64() < summary["files_before"].as_u64(),
+        "{summary}"
+    );
+    let after = w.query("SELECT service, year, count(*) AS n, sum(CAST(round(amount_eur * 100) AS BIGINT)) AS cents FROM requests GROUP BY 1, 2 ORDER BY 1, 2");
+    assert_eq!(before, after);
+    let partitions = std::fs::read_dir(w.path.join("requests")).unwrap().count();
+    let files = walk(
+        &w.path
+            .join("_snapshots")
+            .join(format!("{:06}", summary["commit"].as_u64().unwrap()))
+            .join("requests"),
+    )
+    .len();
+    assert_eq!(files, partitions, "one file per partition");
+}

@@ -81,6 +81,9 @@ pub struct IngestedFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitRecord {
     pub commit: u64,
+    /// `ingest` or `compact`.
+    #[serde(default)]
+    pub operation: String,
     pub committed_at: String,
     pub summary: IngestSummary,
     /// Every live data file of the snapshot, by table, relative to the snapshot directory.
@@ -265,23 +268,154 @@ pub fn ingest(
         .collect();
     ctx.link_unchanged(&replaced)?;
 
-    // The staged snapshot is complete: make it the snapshot of `commit`, then commit.
+    summary.committed = true;
+    publish(layout, &staging, "ingest", summary.clone(), ingested)?;
+    Ok(summary)
+}
+
+/// Makes a complete staged snapshot the snapshot of `summary.commit`, then writes the commit
+/// record (the commit point), updates the convenience links and drops old snapshots.
+fn publish(
+    layout: &Layout,
+    staging: &Path,
+    operation: &str,
+    summary: IngestSummary,
+    ingested: Vec<IngestedFile>,
+) -> Result<()> {
+    let commit = summary.commit;
     let snapshot = layout.snapshot(commit);
     let snapshots_dir = layout.snapshots_dir();
     std::fs::create_dir_all(&snapshots_dir).map_err(|e| Error::io(&snapshots_dir, e))?;
-    std::fs::rename(&staging, &snapshot).map_err(|e| Error::io(&snapshot, e))?;
-    summary.committed = true;
+    std::fs::rename(staging, &snapshot).map_err(|e| Error::io(&snapshot, e))?;
     let record = CommitRecord {
         commit,
+        operation: operation.to_string(),
         committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        summary: summary.clone(),
+        summary,
         tables: list_tables(&snapshot)?,
         ingested,
     };
     write_commit_record(layout, &record)?;
     update_links(layout, commit);
     remove_old_snapshots(layout, commit);
+    Ok(())
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactSummary {
+    /// The new commit, or the unchanged version when there was nothing to merge.
+    pub commit: u64,
+    pub committed: bool,
+    pub files_before: usize,
+    pub files_after: usize,
+}
+
+/// Merges the files of each partition of the data tables into one file sorted by service and
+/// time, as one atomic commit. Many small nightly ingests leave many small files; queries
+/// are faster on few large ones. Rows and versions are unchanged.
+pub fn compact(layout: &Layout) -> Result<CompactSummary> {
+    let _lock = IngestLock::acquire(layout)?;
+    clean_leftovers(layout)?;
+    let Some(previous) = latest_record(layout)? else {
+        return Ok(CompactSummary::default());
+    };
+    let base = layout.snapshot(previous.commit);
+    let commit = previous.commit + 1;
+    let staging = layout.staging_dir().join(format!("{commit:06}"));
+    let mut summary = CompactSummary {
+        commit: previous.commit,
+        ..CompactSummary::default()
+    };
+    let mut merged_any = false;
+    summary.files_before = parquet_files(&base)?.len();
+    for table in Table::ALL {
+        let sort: &[&str] = match table {
+            Table::Requests | Table::RequestsHistory => &["service", "submitted_at"],
+            Table::Surveys | Table::SurveysHistory => &["service", "responded_at"],
+            Table::Quarantine => &["source_file", "line"],
+        };
+        let mut partitions: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+        for file in parquet_files(&base.join(table.name()))? {
+            let relative = file.strip_prefix(&base).unwrap_or(&file).to_path_buf();
+            let partition = relative.parent().map(Path::to_path_buf).unwrap_or_default();
+            partitions.entry(partition).or_default().push(file);
+        }
+        for (partition, files) in partitions {
+            if files.len() == 1 {
+                link_or_copy(
+                    &files[0],
+                    &staging.join(files[0].strip_prefix(&base).unwrap_or(&files[0])),
+                )?;
+                continue;
+            }
+            merged_any = true;
+            let mut merged: Option<DataFrame> = None;
+            for file in &files {
+                let parquet_error = |source| Error::Parquet {
+                    path: file.clone(),
+                    source,
+                };
+                let handle = File::open(file).map_err(|e| Error::io(file, e))?;
+                let df = ParquetReader::new(handle).finish().map_err(parquet_error)?;
+                merged = Some(match merged {
+                    None => df,
+                    Some(mut acc) => {
+                        acc.vstack_mut(&df).map_err(parquet_error)?;
+                        acc
+                    }
+                });
+            }
+            let target = staging
+                .join(&partition)
+                .join(format!("part-{commit:06}-0000.parquet"));
+            let parquet_error = |source| Error::Parquet {
+                path: target.clone(),
+                source,
+            };
+            if let Some(df) = merged {
+                let mut df = df
+                    .sort(
+                        sort.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                        SortMultipleOptions::default(),
+                    )
+                    .map_err(parquet_error)?;
+                write_parquet(&mut df, &target)?;
+            }
+        }
+    }
+    if !merged_any {
+        let _ = std::fs::remove_dir_all(&staging);
+        summary.files_after = summary.files_before;
+        return Ok(summary);
+    }
+    summary.files_after = parquet_files(&staging)?.len();
+    summary.commit = commit;
+    summary.committed = true;
+    let record_summary = IngestSummary {
+        commit,
+        committed: true,
+        ..IngestSummary::default()
+    };
+    publish(
+        layout,
+        &staging,
+        "compact",
+        record_summary,
+        previous.ingested,
+    )?;
     Ok(summary)
+}
+
+fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    if std::fs::hard_link(from, to).is_err() {
+        // Filesystems without hard links: a copy keeps the same guarantees.
+        std::fs::copy(from, to).map_err(|e| Error::io(to, e))?;
+    }
+    Ok(())
 }
 
 /// A one-line description of a file's dialect.
@@ -399,14 +533,7 @@ impl Commit {
                 continue;
             }
             let relative = file.strip_prefix(base).unwrap_or(&file);
-            let target = self.staging.join(relative);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            }
-            if std::fs::hard_link(&file, &target).is_err() {
-                // Filesystems without hard links: a copy keeps the same guarantees.
-                std::fs::copy(&file, &target).map_err(|e| Error::io(&target, e))?;
-            }
+            link_or_copy(&file, &self.staging.join(relative))?;
         }
         Ok(())
     }
