@@ -19,8 +19,34 @@ pub struct RawRow {
     pub line: u64,
     /// Values of the canonical columns (`kind.columns()` order); `None` when absent.
     pub values: Vec<Option<String>>,
-    /// The row's text with identifiers masked.
-    pub masked: String,
+    /// The row as read, for the quarantine (masked only when needed, see [`RawRow::masked`]).
+    raw: RawText,
+}
+
+/// The text of a row as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RawText {
+    /// CSV fields in file order, and the delimiter.
+    Fields(Vec<String>, u8),
+    /// A JSON Lines record.
+    Line(String),
+}
+
+impl RawRow {
+    /// The row's text with its citizen identifier and anything shaped like a codice fiscale
+    /// masked: what the quarantine keeps.
+    pub fn masked(&self, citizen_slot: Option<usize>) -> String {
+        let citizen = citizen_slot
+            .and_then(|slot| self.values.get(slot))
+            .and_then(|v| v.as_deref())
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        let text = match &self.raw {
+            RawText::Fields(fields, delimiter) => join_csv(fields, *delimiter),
+            RawText::Line(line) => line.clone(),
+        };
+        mask_identifiers(&text, citizen.as_slice())
+    }
 }
 
 /// A row that could not even be split into fields.
@@ -53,7 +79,8 @@ pub struct LogReader {
     rows: Rows,
     /// Profile defaults per canonical slot.
     defaults: Vec<Option<String>>,
-    citizen_slot: Option<usize>,
+    /// The canonical slot of `citizen_id`, if the kind has one.
+    pub citizen_slot: Option<usize>,
     explicit: HashMap<String, usize>,
     /// The first JSON row, read while looking for the header.
     pending: Option<RawRow>,
@@ -284,19 +311,19 @@ impl LogReader {
     }
 
     fn csv_row(&self, line: u64, fields: Vec<String>) -> std::result::Result<RawRow, BrokenRow> {
-        let citizen = self
-            .citizen_slot
-            .and_then(|slot| self.columns.positions[slot])
-            .and_then(|i| fields.get(i))
-            .map(String::as_str)
-            .filter(|s| !s.trim().is_empty());
-        let masked = {
-            let joined = join_csv(&fields, self.dialect.delimiter);
-            mask_identifiers(&joined, citizen.as_slice())
-        };
         let width = self.columns.width;
         let extra_filled = fields.iter().skip(width).any(|f| !f.trim().is_empty());
         if fields.len() < width || extra_filled {
+            let citizen = self
+                .citizen_slot
+                .and_then(|slot| self.columns.positions[slot])
+                .and_then(|i| fields.get(i))
+                .map(String::as_str)
+                .filter(|s| !s.trim().is_empty());
+            let masked = mask_identifiers(
+                &join_csv(&fields, self.dialect.delimiter),
+                citizen.as_slice(),
+            );
             return Err(BrokenRow {
                 line,
                 rejection: Rejection::new(
@@ -329,7 +356,7 @@ impl LogReader {
         Ok(RawRow {
             line,
             values,
-            masked,
+            raw: RawText::Fields(fields, self.dialect.delimiter),
         })
     }
 
@@ -341,7 +368,6 @@ impl LogReader {
     ) -> RawRow {
         let kind = self.kind;
         let mut values: Vec<Option<String>> = self.defaults.clone();
-        let mut citizen: Option<String> = None;
         for (key, value) in map {
             let slot = match &mut self.rows {
                 Rows::Json { slots, .. } => *slots.entry(normalise(key)).or_insert_with(|| {
@@ -358,21 +384,14 @@ impl LogReader {
                 serde_json::Value::String(s) => Some(s.clone()),
                 other => Some(other.to_string()),
             };
-            if Some(slot) == self.citizen_slot {
-                citizen = text.clone();
-            }
             if text.is_some() {
                 values[slot] = text;
             }
         }
-        let masked = mask_identifiers(
-            text,
-            citizen.as_deref().filter(|c| !c.is_empty()).as_slice(),
-        );
         RawRow {
             line,
             values,
-            masked,
+            raw: RawText::Line(text.to_string()),
         }
     }
 }
@@ -466,7 +485,8 @@ mod tests {
         assert_eq!(row.line, 3);
         assert_eq!(row.values[1].as_deref(), Some("Forlì"));
         assert_eq!(row.values[8].as_deref(), Some("1.234,50"));
-        assert!(!row.masked.contains("RSSMRA80A01C573Y"), "{}", row.masked);
+        let masked = row.masked(reader.citizen_slot);
+        assert!(!masked.contains("RSSMRA80A01C573Y"), "{masked}");
         let broken = rows[1].as_ref().unwrap_err();
         assert_eq!(broken.line, 4);
         assert_eq!(broken.rejection.field, "row");
@@ -485,7 +505,7 @@ mod tests {
         assert_eq!(row.line, 1);
         assert_eq!(row.values[7].as_deref(), Some("RSSMRA80A01C573Y"));
         assert_eq!(row.values[8].as_deref(), Some("12.5"));
-        assert!(!row.masked.contains("RSSMRA"));
+        assert!(!row.masked(reader.citizen_slot).contains("RSSMRA"));
         assert_eq!(rows[1].as_ref().unwrap_err().line, 3);
     }
 

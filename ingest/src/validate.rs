@@ -5,8 +5,8 @@
 //! rejected whole. The [`FieldParser`] knows the file's dialect (decimal mark, date format),
 //! the city's time zone, the profile's value mappings and the pseudonymiser.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use chrono::{
     DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc,
@@ -22,6 +22,7 @@ use crate::schema::{AuthMethod, CITY_TIME_ZONE, Channel, Status};
 const MAX_CODE_CHARS: usize = 128;
 /// Pseudonyms are cached per distinct identifier up to this many entries.
 const PSEUDONYM_CACHE: usize = 1 << 20;
+const PSEUDONYM_SHARDS: usize = 32;
 
 /// One valid service request, as stored in the warehouse.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,7 +139,8 @@ pub struct FieldParser {
     /// Canonical column → (normalised value in the file → canonical value).
     values: HashMap<String, HashMap<String, String>>,
     pseudonymiser: Pseudonymiser,
-    pseudonyms: RefCell<HashMap<String, String>>,
+    /// Pseudonyms already computed, in shards so that parallel validation rarely waits.
+    pseudonyms: Vec<Mutex<HashMap<String, String>>>,
 }
 
 impl std::fmt::Debug for FieldParser {
@@ -229,7 +231,9 @@ impl FieldParser {
             time_zone: CITY_TIME_ZONE,
             values: maps,
             pseudonymiser,
-            pseudonyms: RefCell::new(HashMap::new()),
+            pseudonyms: (0..PSEUDONYM_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
         }
     }
 
@@ -267,12 +271,15 @@ impl FieldParser {
 
     /// The pseudonym of one identifier, computed once per distinct identifier.
     fn pseudonym(&self, citizen_id: &str) -> String {
-        let mut cache = self.pseudonyms.borrow_mut();
+        let shard = (xxhash_rust::xxh3::xxh3_64(citizen_id.as_bytes()) as usize) % PSEUDONYM_SHARDS;
+        let Ok(mut cache) = self.pseudonyms[shard].lock() else {
+            return self.pseudonymiser.citizen_key(citizen_id);
+        };
         if let Some(key) = cache.get(citizen_id) {
             return key.clone();
         }
         let key = self.pseudonymiser.citizen_key(citizen_id);
-        if cache.len() >= PSEUDONYM_CACHE {
+        if cache.len() >= PSEUDONYM_CACHE / PSEUDONYM_SHARDS {
             cache.clear();
         }
         cache.insert(citizen_id.to_string(), key.clone());

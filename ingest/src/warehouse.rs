@@ -23,8 +23,9 @@ use crate::header::LogKind;
 use crate::layout::{Layout, Table};
 use crate::profile::Profile;
 use crate::pseudonym::Pseudonymiser;
-use crate::source::LogReader;
+use crate::source::{BrokenRow, LogReader, RawRow};
 use crate::validate::{FieldParser, Rejection, ServiceRequest, SurveyResponse};
+use rayon::prelude::*;
 
 /// Rows kept in memory per table before they are written out.
 const FLUSH_ROWS: usize = 250_000;
@@ -186,46 +187,82 @@ pub fn ingest(
             dialect: describe(&reader),
             ..FileSummary::default()
         };
-        while let Some(row) = reader.next_row() {
-            let row = row?;
-            file.rows_read += 1;
-            rows_so_far += 1;
-            if rows_so_far.is_multiple_of(PROGRESS_EVERY)
-                && let Some(progress) = options.progress
-            {
-                progress(rows_so_far);
+        let kind = reader.kind;
+        let citizen_slot = reader.citizen_slot;
+        // A reader thread splits the file into chunks of rows; each chunk is validated in
+        // parallel, then offered to the duplicate/update rules in file order.
+        std::thread::scope(|scope| -> Result<()> {
+            let (chunks, incoming) = std::sync::mpsc::sync_channel::<Result<Vec<Row>>>(2);
+            scope.spawn(move || {
+                loop {
+                    let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+                    while chunk.len() < CHUNK_ROWS {
+                        match reader.next_row() {
+                            None => break,
+                            Some(Ok(row)) => chunk.push(row),
+                            Some(Err(e)) => {
+                                let _ = chunks.send(Err(e));
+                                return;
+                            }
+                        }
+                    }
+                    if chunk.is_empty() || chunks.send(Ok(chunk)).is_err() {
+                        return;
+                    }
+                }
+            });
+            for chunk in incoming {
+                let chunk = chunk?;
+                let checked: Vec<Checked> = chunk
+                    .into_par_iter()
+                    .map(|row| check(row, kind, &parser))
+                    .collect();
+                for item in checked {
+                    file.rows_read += 1;
+                    rows_so_far += 1;
+                    if rows_so_far.is_multiple_of(PROGRESS_EVERY)
+                        && let Some(progress) = options.progress
+                    {
+                        progress(rows_so_far);
+                    }
+                    let (outcome, row) = match item {
+                        Checked::Broken(broken) => {
+                            ctx.quarantine(&source, broken.line, broken.rejection, broken.masked)?;
+                            file.rows_quarantined += 1;
+                            continue;
+                        }
+                        Checked::Invalid(row, rejection) => (Outcome::Refused(rejection), row),
+                        Checked::Request(row, record) => {
+                            let line = row.line;
+                            (
+                                requests.offer(&mut ctx, record, file_index as u32, line)?,
+                                row,
+                            )
+                        }
+                        Checked::Survey(row, record) => {
+                            let line = row.line;
+                            (
+                                surveys.offer(&mut ctx, record, file_index as u32, line)?,
+                                row,
+                            )
+                        }
+                    };
+                    match outcome {
+                        Outcome::Accepted { updated } => {
+                            file.rows_accepted += 1;
+                            file.rows_updated += u64::from(updated);
+                        }
+                        Outcome::Duplicate => file.rows_duplicate += 1,
+                        Outcome::Refused(rejection) => {
+                            let masked = row.masked(citizen_slot);
+                            ctx.quarantine(&source, row.line, rejection, masked)?;
+                            file.rows_quarantined += 1;
+                        }
+                    }
+                }
             }
-            let row = match row {
-                Ok(row) => row,
-                Err(broken) => {
-                    ctx.quarantine(&source, broken.line, broken.rejection, broken.masked)?;
-                    file.rows_quarantined += 1;
-                    continue;
-                }
-            };
-            let values: Vec<Option<&str>> = row.values.iter().map(|v| v.as_deref()).collect();
-            let outcome = match reader.kind {
-                LogKind::Requests => match parser.request(&values) {
-                    Ok(record) => requests.offer(&mut ctx, record, file_index as u32, row.line)?,
-                    Err(rejection) => Outcome::Refused(rejection),
-                },
-                LogKind::Surveys => match parser.survey(&values) {
-                    Ok(record) => surveys.offer(&mut ctx, record, file_index as u32, row.line)?,
-                    Err(rejection) => Outcome::Refused(rejection),
-                },
-            };
-            match outcome {
-                Outcome::Accepted { updated } => {
-                    file.rows_accepted += 1;
-                    file.rows_updated += u64::from(updated);
-                }
-                Outcome::Duplicate => file.rows_duplicate += 1,
-                Outcome::Refused(rejection) => {
-                    ctx.quarantine(&source, row.line, rejection, row.masked)?;
-                    file.rows_quarantined += 1;
-                }
-            }
-        }
+            Ok(())
+        })?;
         summary.rows_read += file.rows_read;
         summary.rows_accepted += file.rows_accepted;
         summary.rows_quarantined += file.rows_quarantined;
@@ -440,6 +477,37 @@ fn describe(reader: &LogReader) -> String {
             },
             if d.sep_line { "; sep= line" } else { "" }
         ),
+    }
+}
+
+/// Rows validated at once, in parallel.
+const CHUNK_ROWS: usize = 32 * 1024;
+
+type Row = std::result::Result<RawRow, BrokenRow>;
+
+/// A row after validation.
+enum Checked {
+    Broken(BrokenRow),
+    Invalid(RawRow, Rejection),
+    Request(RawRow, ServiceRequest),
+    Survey(RawRow, SurveyResponse),
+}
+
+fn check(row: Row, kind: LogKind, parser: &FieldParser) -> Checked {
+    let row = match row {
+        Ok(row) => row,
+        Err(broken) => return Checked::Broken(broken),
+    };
+    let values: Vec<Option<&str>> = row.values.iter().map(|v| v.as_deref()).collect();
+    match kind {
+        LogKind::Requests => match parser.request(&values) {
+            Ok(record) => Checked::Request(row, record),
+            Err(rejection) => Checked::Invalid(row, rejection),
+        },
+        LogKind::Surveys => match parser.survey(&values) {
+            Ok(record) => Checked::Survey(row, record),
+            Err(rejection) => Checked::Invalid(row, rejection),
+        },
     }
 }
 
