@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use civica_analytics::format::write_batches;
-use civica_analytics::{Dimension, Engine, KpiId, KpiQuery, OutputFormat};
+use civica_analytics::{Audience, Catalogue, Dimension, Engine, KpiQuery, OutputFormat};
 use civica_ingest::sample::{SampleOptions, write_sample};
 use civica_ingest::{IngestOptions, IngestSummary, Layout, LogKind, Profile, Pseudonymiser};
 use clap::{Args, Parser, Subcommand};
@@ -74,20 +74,46 @@ enum Command {
         #[arg(long, default_value = "table")]
         format: OutputFormat,
     },
-    /// Print a KPI.
+    /// Print a KPI of the catalogue (`--list` shows the catalogue).
     Kpi {
         /// KPI identifier, e.g. online_share.
-        id: String,
-        /// Breakdown dimensions, comma-separated: service, year, channel, auth_method.
+        #[arg(required_unless_present = "list")]
+        id: Option<String>,
+        /// List the KPIs of the catalogue.
+        #[arg(long)]
+        list: bool,
+        /// Breakdown, comma-separated: service, area, channel, auth_method, and the periods
+        /// year, quarter, month, school_year.
         #[arg(long, default_value = "")]
         by: String,
         /// Only these years, comma-separated.
         #[arg(long)]
         year: Option<String>,
+        /// Only these services (codes), comma-separated.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only these areas, comma-separated.
+        #[arg(long)]
+        area: Option<String>,
+        /// Only these channels, comma-separated.
+        #[arg(long)]
+        channel: Option<String>,
+        /// First local date (YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last local date (YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// Apply the public disclosure control (suppress small cells). Without it the
+        /// command shows every cell, as staff with access to the warehouse may see.
+        #[arg(long)]
+        public: bool,
         #[arg(long, default_value = "table")]
         format: OutputFormat,
         #[command(flatten)]
         warehouse: WarehouseArgs,
+        #[command(flatten)]
+        catalogue: CatalogueArgs,
     },
     /// Run read-only SQL over the warehouse (table `requests`).
     Query {
@@ -124,6 +150,23 @@ struct WarehouseArgs {
     /// Warehouse directory.
     #[arg(long, default_value = "data/warehouse")]
     warehouse: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct CatalogueArgs {
+    /// A KPI catalogue (TOML) to use instead of the one built in.
+    #[arg(long)]
+    catalogue: Option<PathBuf>,
+}
+
+impl CatalogueArgs {
+    fn engine(&self, warehouse: &Path) -> Result<Engine> {
+        let engine = Engine::new(Layout::new(warehouse));
+        Ok(match &self.catalogue {
+            Some(path) => engine.with_catalogue(Catalogue::load(path)?),
+            None => engine,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -214,18 +257,58 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Kpi {
             id,
+            list,
             by,
             year,
+            service,
+            area,
+            channel,
+            from,
+            to,
+            public,
             format,
             warehouse,
+            catalogue,
         } => {
-            let kpi: KpiId = id.parse()?;
-            let by = Dimension::parse_list(&by)?;
-            let years = parse_years(year.as_deref())?;
-            let engine = Engine::new(Layout::new(&warehouse.warehouse));
-            let result =
-                runtime.block_on(engine.kpi(&KpiQuery::new(kpi).by(by).with_years(years)))?;
-            print_batches(&result.batches, format)
+            let engine = catalogue.engine(&warehouse.warehouse)?;
+            if list {
+                for kpi in &engine.catalogue().kpis {
+                    println!(
+                        "{:<30} {:<8} {:<9} {} / {}",
+                        kpi.id,
+                        format!("{:?}", kpi.unit).to_lowercase(),
+                        format!("{:?}", kpi.source).to_lowercase(),
+                        kpi.title.it,
+                        kpi.title.en
+                    );
+                }
+                return Ok(());
+            }
+            let id = id.context("a KPI id is needed (see civica kpi --list)")?;
+            let split = |text: Option<String>| -> Vec<String> {
+                text.unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            };
+            let audience = if public {
+                Audience::Public
+            } else {
+                Audience::Internal
+            };
+            let mut query = KpiQuery::new(id)
+                .by(Dimension::parse_list(&by)?)
+                .with_years(parse_years(year.as_deref())?)
+                .for_audience(audience);
+            query.services = split(service);
+            query.areas = split(area);
+            query.channels = split(channel);
+            query.from = from;
+            query.to = to;
+            let result = runtime.block_on(engine.kpi(&query))?;
+            print_batches(&[result.batch()?], format)
         }
         Command::Query {
             format,

@@ -70,7 +70,7 @@ fn online_share_by_service_and_year_matches_hand_computation() {
         s(&w.path),
     ]);
     assert!(
-        csv.starts_with("service,year,value,numerator,denominator\n"),
+        csv.starts_with("service,year,value,numerator,denominator,"),
         "{csv}"
     );
     let rows = csv_rows(&csv);

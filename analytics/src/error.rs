@@ -23,6 +23,15 @@ pub enum Error {
         #[source]
         source: DataFusionError,
     },
+    /// The KPI catalogue is invalid.
+    #[error("KPI catalogue: {message}")]
+    Catalogue { message: String },
+    /// A query parameter is invalid (period, filter value).
+    #[error("{message}")]
+    BadParameter { message: String },
+    /// A query ran past its time limit.
+    #[error("query stopped after {seconds} s (the limit)")]
+    Timeout { seconds: u64 },
     /// Results could not be encoded.
     #[error("encoding results: {source}")]
     Encode {
@@ -53,7 +62,11 @@ impl Error {
     pub fn is_user_error(&self) -> bool {
         matches!(
             self,
-            Error::UnknownKpi { .. } | Error::UnknownDimension { .. } | Error::Query { .. }
+            Error::UnknownKpi { .. }
+                | Error::UnknownDimension { .. }
+                | Error::Query { .. }
+                | Error::BadParameter { .. }
+                | Error::Timeout { .. }
         )
     }
 }

@@ -5,6 +5,8 @@
 //! the encoding of results as table, CSV or JSON ([`format`]). Callers (the CLI, the dashboard)
 //! pass typed values and receive typed results; they never build SQL.
 
+pub mod catalogue;
+pub mod disclosure;
 pub mod error;
 pub mod format;
 pub mod kpi;
@@ -12,8 +14,9 @@ pub mod quarantine;
 pub mod session;
 pub mod sql;
 
+pub use catalogue::Catalogue;
 pub use datafusion::arrow;
 pub use error::{Error, Result};
 pub use format::OutputFormat;
-pub use kpi::{Dimension, KpiId, KpiQuery, KpiResult, KpiRow};
-pub use session::Engine;
+pub use kpi::{Audience, Dimension, Flag, KpiQuery, KpiResult, KpiRow};
+pub use session::{Engine, QueryLimits};

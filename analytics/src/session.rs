@@ -16,12 +16,38 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+
+use crate::catalogue::Catalogue;
 use crate::error::{Error, Result};
 
 /// The analytics engine over one warehouse.
 #[derive(Debug, Clone)]
 pub struct Engine {
     layout: Layout,
+    catalogue: Arc<Catalogue>,
+    limits: QueryLimits,
+}
+
+/// Bounds on analysts' queries, so that one query cannot take the server down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Memory a query may use, in bytes.
+    pub memory_bytes: usize,
+    /// Wall-clock time a query may take.
+    pub timeout: std::time::Duration,
+    /// Rows a query may return (more are cut, and the result says so).
+    pub max_rows: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            memory_bytes: 1 << 30,
+            timeout: std::time::Duration::from_secs(60),
+            max_rows: 100_000,
+        }
+    }
 }
 
 /// Schema of the `requests` table as stored in the Parquet files (without `year`).
@@ -81,7 +107,33 @@ impl Engine {
     /// An engine over the warehouse at `layout`. Nothing is read until a query runs, and every
     /// query sees the files committed at the time it starts.
     pub fn new(layout: Layout) -> Self {
-        Engine { layout }
+        Engine {
+            layout,
+            catalogue: Arc::new(Catalogue::default()),
+            limits: QueryLimits::default(),
+        }
+    }
+
+    /// The same engine with another KPI catalogue.
+    pub fn with_catalogue(mut self, catalogue: Catalogue) -> Self {
+        self.catalogue = Arc::new(catalogue);
+        self
+    }
+
+    /// The same engine with other query limits.
+    pub fn with_limits(mut self, limits: QueryLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The KPI catalogue.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// The query limits.
+    pub fn limits(&self) -> QueryLimits {
+        self.limits
     }
 
     /// The warehouse layout.
@@ -104,7 +156,10 @@ impl Engine {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("civica", "public");
-        let ctx = SessionContext::new_with_config(config);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.limits.memory_bytes, 1.0)
+            .build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         // Every query reads one committed snapshot: the latest at the time it starts.
         let commit = self.version()?;
         for table in Table::ALL {

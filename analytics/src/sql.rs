@@ -22,11 +22,27 @@ impl Engine {
             .sql_with_options(sql, options)
             .await
             .map_err(|source| Error::Query { source })?;
-        let schema = df.schema().inner().clone();
-        let batches = df
-            .collect()
-            .await
+        let limits = self.limits();
+        // One row more than the cap tells whether the result was cut.
+        let df = df
+            .limit(0, Some(limits.max_rows + 1))
             .map_err(|source| Error::Query { source })?;
+        let schema = df.schema().inner().clone();
+        let batches = tokio::time::timeout(limits.timeout, df.collect())
+            .await
+            .map_err(|_| Error::Timeout {
+                seconds: limits.timeout.as_secs(),
+            })?
+            .map_err(|source| Error::Query { source })?;
+        let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if total > limits.max_rows {
+            return Err(Error::BadParameter {
+                message: format!(
+                    "the result has more than {} rows (the limit): aggregate or add LIMIT",
+                    limits.max_rows
+                ),
+            });
+        }
         Ok(with_schema(batches, schema))
     }
 }

@@ -4,7 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use civica_analytics::format::{OutputFormat, encode_batches};
-use civica_analytics::{Dimension, KpiId, KpiQuery};
+use civica_analytics::{Dimension, KpiQuery};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -22,6 +22,35 @@ pub struct KpiParams {
     by: Option<String>,
     /// Comma-separated years, e.g. `2016,2017`.
     year: Option<String>,
+    /// Comma-separated service codes.
+    service: Option<String>,
+    /// Comma-separated areas.
+    area: Option<String>,
+    /// Comma-separated channels.
+    channel: Option<String>,
+    /// First local date, `YYYY-MM-DD`.
+    from: Option<String>,
+    /// Last local date, `YYYY-MM-DD`.
+    to: Option<String>,
+}
+
+fn list(text: Option<&str>) -> Vec<String> {
+    text.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn date(text: Option<&str>, name: &str) -> Result<Option<chrono::NaiveDate>, AppError> {
+    text.filter(|t| !t.is_empty())
+        .map(|t| {
+            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| AppError::BadRequest {
+                message: format!("`{name}={t}` is not a date such as 2017-01-31"),
+            })
+        })
+        .transpose()
 }
 
 /// Parses `2016,2017` into years, naming the bad one.
@@ -46,21 +75,36 @@ async fn get_kpi(
     Path(id): Path<String>,
     Query(params): Query<KpiParams>,
 ) -> Result<Json<Value>, AppError> {
-    let kpi = id.parse::<KpiId>().map_err(|e| AppError::NotFound {
-        message: e.to_string(),
-    })?;
+    let def = state
+        .engine
+        .catalogue()
+        .kpi(&id)
+        .map_err(|e| AppError::NotFound {
+            message: e.to_string(),
+        })?
+        .clone();
     let by = Dimension::parse_list(params.by.as_deref().unwrap_or(""))?;
-    let query = KpiQuery::new(kpi)
+    let mut query = KpiQuery::new(&def.id)
         .by(by.clone())
         .with_years(parse_years(params.year.as_deref())?);
+    query.services = list(params.service.as_deref());
+    query.areas = list(params.area.as_deref());
+    query.channels = list(params.channel.as_deref());
+    query.from = date(params.from.as_deref(), "from")?;
+    query.to = date(params.to.as_deref(), "to")?;
     let result = state.engine.kpi(&query).await?;
-    let rows = encode_batches(&result.batches, OutputFormat::Json)?;
+    let rows = encode_batches(&[result.batch()?], OutputFormat::Json)?;
     let rows: Value = serde_json::from_slice(&rows).map_err(AppError::internal)?;
+    let targets = state.engine.targets(&def.id).await?;
     Ok(Json(json!({
-        "kpi": kpi.as_str(),
-        "title": { "it": kpi.title_it(), "en": kpi.title_en() },
-        "unit": "percent",
+        "kpi": def.id,
+        "title": def.title,
+        "description": def.description,
+        "unit": def.unit,
         "by": by.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+        "audience": result.audience,
+        "min_cell": result.min_cell,
+        "targets": targets,
         "version": state.engine.version()?,
         "rows": rows,
     })))

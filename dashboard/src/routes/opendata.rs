@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use civica_analytics::format::{OutputFormat, encode_batches};
-use civica_analytics::{Dimension, KpiId, KpiQuery};
+use civica_analytics::{Dimension, KpiQuery};
 
 use crate::AppState;
 use crate::error::AppError;
@@ -23,16 +23,16 @@ async fn download_dataset(
         message: format!("no dataset named `{file}`"),
     };
     let id = file.strip_suffix(".csv").ok_or_else(not_found)?;
-    let kpi = id.parse::<KpiId>().map_err(|_| not_found())?;
-    let query = KpiQuery::new(kpi).by(vec![Dimension::Service, Dimension::Year]);
+    let def = state.engine.catalogue().kpi(id).map_err(|_| not_found())?;
+    let query = KpiQuery::new(&def.id).by(vec![Dimension::Service, Dimension::Year]);
     let result = state.engine.kpi(&query).await?;
-    let body = encode_batches(&result.batches, OutputFormat::Csv)?;
+    let body = encode_batches(&[result.batch()?], OutputFormat::Csv)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}.csv\"", kpi.as_str()),
+                format!("attachment; filename=\"{}.csv\"", result.kpi.id),
             ),
         ],
         body,

@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use civica_analytics::{Dimension, KpiId, KpiQuery};
+use civica_analytics::{Dimension, KpiQuery};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -45,8 +45,8 @@ pub struct ShareRow {
     pub service: String,
     pub label: String,
     pub share: String,
-    pub numerator: i64,
-    pub denominator: i64,
+    pub numerator: String,
+    pub denominator: String,
 }
 
 /// One row of the service × year table.
@@ -73,14 +73,9 @@ pub struct HomePage {
     pub version: u64,
 }
 
-/// A service code shown as words: `iscrizione_scuola_infanzia` → `Iscrizione scuola infanzia`.
-pub fn service_label(code: &str) -> String {
-    let words = code.replace('_', " ");
-    let mut chars = words.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => words,
-    }
+/// A count as shown in tables: `—` when withheld.
+fn count_text(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".to_string(), |v| format!("{}", v.round() as i64))
 }
 
 async fn get_home(
@@ -89,9 +84,11 @@ async fn get_home(
 ) -> Result<HomePage, AppError> {
     let engine = &state.engine;
     let all = engine
-        .kpi(&KpiQuery::new(KpiId::OnlineShare).by(vec![Dimension::Service, Dimension::Year]))
+        .kpi(&KpiQuery::new("online_share").by(vec![Dimension::Service, Dimension::Year]))
         .await?
         .rows();
+    let catalogue = engine.catalogue();
+    let service_label = |code: &str| catalogue.service_name(code, "it").to_string();
 
     // Pivot: services × years.
     let mut years: Vec<i32> = all.iter().filter_map(|r| r.dims[1].parse().ok()).collect();
@@ -142,8 +139,8 @@ async fn get_home(
             service: r.dims[0].clone(),
             label: service_label(&r.dims[0]),
             share: r.value.map(percent_it).unwrap_or_else(|| "n.d.".into()),
-            numerator: r.numerator,
-            denominator: r.denominator,
+            numerator: count_text(r.numerator),
+            denominator: count_text(r.denominator),
         })
         .collect();
     let value_of = |service: &str| {
