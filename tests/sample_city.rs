@@ -112,20 +112,51 @@ fn published_counts_are_found_again() {
 }
 
 #[test]
-fn mean_satisfaction_is_about_eight_out_of_ten() {
-    let out = run_ok(&[
-        "query",
-        "--format",
-        "csv",
-        "--warehouse",
-        s(sample_warehouse()),
-        "SELECT avg(satisfaction) AS mean, count(satisfaction) AS n FROM requests",
-    ]);
-    let row = &csv_rows(&out)[0];
-    let mean: f64 = row["mean"].parse().unwrap();
-    let n: u64 = row["n"].parse().unwrap();
+fn published_figures_come_out_of_the_catalogue_kpis() {
+    let w = s(sample_warehouse());
+    let kpi = |args: &[&str]| {
+        let mut all = vec!["kpi", "--format", "csv", "--warehouse", w];
+        all.extend_from_slice(args);
+        csv_rows(&run_ok(&all))
+    };
+    // Perceived quality about 8 out of 10.
+    let satisfaction = kpi(&["satisfaction_mean", "--year", "2017"]);
+    let mean: f64 = satisfaction[0]["value"].parse().unwrap();
+    let n: u64 = satisfaction[0]["n"].parse().unwrap();
     assert!((7.5..=8.5).contains(&mean), "mean satisfaction {mean}");
     assert!(n > 1000, "enough ratings: {n}");
+    // 5,290 self-service certificates in 2017.
+    let certificates = kpi(&[
+        "requests",
+        "--year",
+        "2017",
+        "--service",
+        "certificati_anagrafici",
+        "--channel",
+        "online,app",
+    ]);
+    let count: f64 = certificates[0]["n"].parse().unwrap();
+    assert!((count - 5290.0).abs() <= 52.9, "{count}");
+    // Nursery enrolment 83% online in 2017, by school year too (enrolments happen in
+    // January for the school year that starts in September).
+    let nursery = kpi(&[
+        "online_share",
+        "--by",
+        "school_year",
+        "--service",
+        "iscrizione_scuola_infanzia",
+    ]);
+    let school_year = nursery
+        .iter()
+        .find(|r| r["school_year"] == "2016/17")
+        .unwrap();
+    let share: f64 = school_year["value"].parse().unwrap();
+    assert!((share - 83.0).abs() <= 0.5, "{share}");
+    // The SUAP target of the catalogue (90% by 2020) and the change from 2015 to 2017.
+    let suap = kpi(&["online_share", "--by", "year", "--service", "suap"]);
+    let change_2016: f64 = suap[1]["change"].parse().unwrap();
+    let change_2017: f64 = suap[2]["change"].parse().unwrap();
+    assert!((change_2016 + change_2017 - (80.0 - 38.2)).abs() <= 1.0);
 }
 
 #[test]

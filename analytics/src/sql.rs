@@ -6,6 +6,7 @@
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::LogicalPlan;
 
 use crate::error::{Error, Result};
 use crate::session::Engine;
@@ -23,10 +24,18 @@ impl Engine {
             .await
             .map_err(|source| Error::Query { source })?;
         let limits = self.limits();
-        // One row more than the cap tells whether the result was cut.
-        let df = df
-            .limit(0, Some(limits.max_rows + 1))
-            .map_err(|source| Error::Query { source })?;
+        // One row more than the cap tells whether the result was cut (EXPLAIN must stay the
+        // root of its plan, and its output is small).
+        let explain = matches!(
+            df.logical_plan(),
+            LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)
+        );
+        let df = if explain {
+            df
+        } else {
+            df.limit(0, Some(limits.max_rows + 1))
+                .map_err(|source| Error::Query { source })?
+        };
         let schema = df.schema().inner().clone();
         let batches = tokio::time::timeout(limits.timeout, df.collect())
             .await
