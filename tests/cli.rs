@@ -284,23 +284,6 @@ fn a_file_without_required_columns_is_refused_by_name() {
 }
 
 #[test]
-fn analyst_sql_is_read_only() {
-    let w = warehouse();
-    ingest(&w, &fixtures().join("requests_small.csv"));
-    for sql in [
-        "CREATE TABLE t AS SELECT 1",
-        "INSERT INTO requests SELECT * FROM requests",
-        "COPY (SELECT 1) TO '/tmp/civica-escape.csv'",
-        "SET datafusion.execution.batch_size = 1",
-        "SELECT * FROM '/etc/passwd'",
-    ] {
-        let out = run(&["query", "--warehouse", s(&w.path), sql]);
-        assert!(!out.status.success(), "{sql} was allowed");
-    }
-    assert!(!std::path::Path::new("/tmp/civica-escape.csv").exists());
-}
-
-#[test]
 fn generate_is_deterministic_per_seed() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a");
