@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Real-browser accessibility audit of the civica dashboard.
 //
-// Usage: node tests/browser/audit.js http://127.0.0.1:PORT/
+// Usage: node tests/browser/audit.js sample=http://127.0.0.1:PORT/ [empty=http://127.0.0.1:PORT2/]
+//
+// Each NAME=URL names a running `civica serve`: `sample` over the sample city, `empty` over a
+// warehouse with nothing ingested (the "Nessun dato" state). Pages of a server not given fail.
 //
 // Launches Debian's Chromium headless (never a browser downloaded by npm), loads every page
 // in PAGES at every viewport in VIEWPORTS, saves a full-page screenshot of each, runs axe-core
@@ -21,9 +24,13 @@ const axe = require('axe-core');
 
 // Every page type the server renders as HTML. Add new pages here.
 const PAGES = [
-  { name: 'home', path: '/' },
-  { name: 'home-2017', path: '/?year=2017' },
-  { name: 'home-2015', path: '/?year=2015' },
+  { name: 'home', server: 'sample', path: '/' },
+  { name: 'home-2017', server: 'sample', path: '/?year=2017' },
+  { name: 'home-2015', server: 'sample', path: '/?year=2015' },
+  // A year with no data: the chart and the first table are empty.
+  { name: 'home-2010', server: 'sample', path: '/?year=2010' },
+  // Nothing ingested yet: no years, "Nessun dato".
+  { name: 'empty', server: 'empty', path: '/' },
 ];
 
 // Desktop, and a narrow phone screen (WCAG 1.4.10 reflow is judged at 320 CSS px).
@@ -57,8 +64,13 @@ function fail(message) {
 }
 
 async function main() {
-  const base = process.argv[2];
-  if (!base || !/^https?:\/\//.test(base)) fail('usage: node audit.js http://127.0.0.1:PORT/');
+  const servers = {};
+  for (const arg of process.argv.slice(2)) {
+    const m = /^([a-z]+)=(https?:\/\/.+)$/.exec(arg);
+    if (!m) fail(`bad argument ${arg}; usage: node audit.js sample=http://127.0.0.1:PORT/ …`);
+    servers[m[1]] = m[2];
+  }
+  if (Object.keys(servers).length === 0) fail('usage: node audit.js sample=http://127.0.0.1:PORT/ …');
   const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
   if (!fs.existsSync(executablePath)) fail(`no Chromium at ${executablePath}`);
   const shotDir = path.resolve(
@@ -78,8 +90,13 @@ async function main() {
   });
   const results = [];
   try {
-    console.log(`browser audit: ${await browser.version()} at ${base}`);
+    console.log(`browser audit: ${await browser.version()}`);
     for (const pageSpec of PAGES) {
+      const base = servers[pageSpec.server];
+      if (!base) {
+        results.push({ name: pageSpec.name, problems: [`no server "${pageSpec.server}" given`] });
+        continue;
+      }
       const url = new URL(pageSpec.path, base).href;
       results.push(await checkServedHtml(pageSpec, url));
       for (const viewport of VIEWPORTS) {
@@ -118,18 +135,23 @@ function indent(text, prefix) {
 
 // The HTML as served: 200, text/html, and no script at all (the pages must work without JS).
 async function checkServedHtml(pageSpec, url) {
+  const name = `${pageSpec.name} served HTML has no JavaScript`;
   const problems = [];
-  const response = await fetch(url, { signal: AbortSignal.timeout(NAV_TIMEOUT_MS) });
-  const body = await response.text();
-  if (response.status !== 200) problems.push(`HTTP ${response.status} for ${url}`);
-  const type = response.headers.get('content-type') || '';
-  if (!type.startsWith('text/html')) problems.push(`content-type is "${type}", not text/html`);
-  const scripts = body.match(/<script\b[^>]*>/gi) || [];
-  for (const tag of scripts) problems.push(`has a script tag: ${tag}`);
-  const handlers = body.match(/<[^>]*\son[a-z]+\s*=/gi) || [];
-  for (const tag of handlers) problems.push(`has an inline event handler: ${tag.slice(0, 80)}`);
-  if (/href\s*=\s*["']?\s*javascript:/i.test(body)) problems.push('has a javascript: link');
-  return { name: `${pageSpec.name} served HTML has no JavaScript`, problems };
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(NAV_TIMEOUT_MS) });
+    const body = await response.text();
+    if (response.status !== 200) problems.push(`HTTP ${response.status} for ${url}`);
+    const type = response.headers.get('content-type') || '';
+    if (!type.startsWith('text/html')) problems.push(`content-type is "${type}", not text/html`);
+    for (const tag of body.match(/<script\b[^>]*>/gi) || []) problems.push(`has a script tag: ${tag}`);
+    for (const tag of body.match(/<[^>]*\son[a-z]+\s*=/gi) || []) {
+      problems.push(`has an inline event handler: ${tag.slice(0, 80)}`);
+    }
+    if (/href\s*=\s*["']?\s*javascript:/i.test(body)) problems.push('has a javascript: link');
+  } catch (err) {
+    problems.push(`fetching ${url}: ${err}`);
+  }
+  return { name, problems };
 }
 
 // Watches a page for console errors, uncaught exceptions, failed requests and HTTP errors.
@@ -189,6 +211,8 @@ async function auditPage(browser, pageSpec, url, viewport, shotDir) {
       const targets = v.nodes.map((n) => `  target: ${n.target.join(' ')}\n    ${n.failureSummary.replace(/\n/g, '\n    ')}`);
       problems.push(`axe ${v.id} [${v.impact}] ${v.help}\n  ${v.helpUrl}\n${targets.join('\n')}`);
     }
+    problems.push(...(await checkSvgText(page)));
+    problems.push(...(await checkKeyboard(page)));
     problems.push(...errors);
     const review = result.incomplete.map((i) => `${i.id}×${i.nodes.length}`);
     return {
@@ -202,6 +226,127 @@ async function auditPage(browser, pageSpec, url, viewport, shotDir) {
   } finally {
     await page.close().catch(() => {});
   }
+}
+
+// axe cannot find the background of SVG text ("needs review"): every chart text must reach
+// 4.5:1 against the chart's own background (its first full-size rect, or white), lie inside the
+// chart, and not overlap a bar (longer labels or a bigger font must not collide with bars).
+async function checkSvgText(page) {
+  const texts = await page.$$eval('svg', (svgs) =>
+    svgs.flatMap((svg) => {
+      const vb = svg.viewBox.baseVal;
+      const rects = [...svg.querySelectorAll('rect')];
+      const bgRect = rects.find(
+        (r) => r.width.baseVal.value >= vb.width && r.height.baseVal.value >= vb.height,
+      );
+      const bg = bgRect ? getComputedStyle(bgRect).fill : 'rgb(255, 255, 255)';
+      const boxes = rects.filter((r) => r !== bgRect).map((r) => r.getBBox());
+      const overlaps = (a, b) =>
+        a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+      return [...svg.querySelectorAll('text')].map((t) => {
+        const box = t.getBBox();
+        return {
+          text: t.textContent.trim(),
+          fill: getComputedStyle(t).fill,
+          bg,
+          outside: box.x < vb.x || box.y < vb.y || box.x + box.width > vb.x + vb.width
+            || box.y + box.height > vb.y + vb.height,
+          overlapsBar: boxes.some((b) => overlaps(box, b)),
+        };
+      });
+    }),
+  );
+  const problems = [];
+  for (const t of texts) {
+    const ratio = contrast(t.fill, t.bg);
+    if (ratio < 4.5) {
+      problems.push(`chart text "${t.text}" has contrast ${ratio.toFixed(2)}:1 (${t.fill} on ${t.bg}); needs 4.5:1`);
+    }
+    if (t.outside) problems.push(`chart text "${t.text}" is cut off at the chart's edge`);
+    if (t.overlapsBar) problems.push(`chart text "${t.text}" overlaps a bar`);
+  }
+  return problems;
+}
+
+// Tabs through the page with the real keyboard: every focusable element is reached in document
+// order, is on screen when focused, and shows a focus indicator (outline or box-shadow) with a
+// contrast of at least 3:1 against the background around it (WCAG 2.4.3, 2.4.7, 1.4.11).
+async function checkKeyboard(page) {
+  const problems = [];
+  const count = await page.evaluate(() => {
+    document.activeElement?.blur();
+    window.scrollTo(0, 0);
+    return focusables().length;
+    function focusables() {
+      return [...document.querySelectorAll('a[href], button, select, input, textarea, [tabindex]')]
+        .filter((e) => e.tabIndex >= 0 && !e.disabled);
+    }
+  });
+  for (let i = 0; i < count; i += 1) {
+    await page.keyboard.press('Tab');
+    const state = await page.evaluate((index) => {
+      const all = [...document.querySelectorAll('a[href], button, select, input, textarea, [tabindex]')]
+        .filter((e) => e.tabIndex >= 0 && !e.disabled);
+      const el = document.activeElement;
+      const describe = (e) => {
+        if (!e || e === document.body) return 'body';
+        const label = (e.getAttribute('aria-label') || e.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 40);
+        return `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}${e.className ? `.${String(e.className).split(' ').join('.')}` : ''} "${label}"`;
+      };
+      let bg = 'rgba(0, 0, 0, 0)';
+      for (let a = el && el.parentElement; a; a = a.parentElement) {
+        const c = getComputedStyle(a).backgroundColor;
+        if (!/rgba\(.*, 0\)$/.test(c) && c !== 'transparent') { bg = c; break; }
+      }
+      if (bg === 'rgba(0, 0, 0, 0)') bg = 'rgb(255, 255, 255)';
+      const style = el ? getComputedStyle(el) : null;
+      const rect = el ? el.getBoundingClientRect() : null;
+      return {
+        expected: describe(all[index]),
+        actual: describe(el),
+        same: el === all[index],
+        outlineStyle: style && style.outlineStyle,
+        outlineWidth: style ? parseFloat(style.outlineWidth) : 0,
+        outlineColor: style && style.outlineColor,
+        boxShadow: style && style.boxShadow,
+        bg,
+        onScreen: !!rect && rect.width > 0 && rect.height > 0 && rect.right > 0 && rect.bottom > 0
+          && rect.left < innerWidth && rect.top < innerHeight,
+      };
+    }, i);
+    if (!state.same) {
+      problems.push(`keyboard: Tab ${i + 1} focused ${state.actual}, expected ${state.expected}`);
+      break;
+    }
+    if (!state.onScreen) problems.push(`keyboard: ${state.actual} is not on screen when focused`);
+    const colours = [];
+    if (state.outlineStyle !== 'none' && state.outlineWidth >= 2) colours.push(state.outlineColor);
+    if (state.boxShadow && state.boxShadow !== 'none') {
+      colours.push(...(state.boxShadow.match(/rgba?\([^)]*\)/g) || []));
+    }
+    const visible = colours.filter((c) => !/rgba\(.*,\s*0\)$/.test(c));
+    const best = Math.max(0, ...visible.map((c) => contrast(c, state.bg)));
+    if (best < 3) {
+      problems.push(
+        `keyboard: focus indicator of ${state.actual} has contrast ${best.toFixed(2)}:1 on ${state.bg} ` +
+          `(outline ${state.outlineStyle} ${state.outlineWidth}px ${state.outlineColor}; box-shadow ${state.boxShadow}); needs 3:1`,
+      );
+    }
+  }
+  return problems;
+}
+
+function luminance(colour) {
+  const [r, g, b] = colour.match(/[\d.]+/g).slice(0, 3).map((v) => {
+    const c = Number(v) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+function contrast(a, b) {
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
 }
 
 // With JavaScript off, the chart, the tables and the year selector must work: choose another

@@ -165,7 +165,10 @@ async fn get_home(
         })
         .collect();
     let year_text = year.map(|y| y.to_string()).unwrap_or_default();
-    let chart_caption = format!("Quota di richieste presentate online per servizio, {year_text}");
+    let chart_caption = match year {
+        Some(year) => format!("Quota di richieste presentate online per servizio, {year}"),
+        None => "Quota di richieste presentate online per servizio".to_string(),
+    };
     let description = match (shares.first(), shares.last()) {
         (Some(top), Some(bottom)) if shares.len() > 1 => format!(
             "Nel {year_text} il servizio con la quota online più alta è {} ({}), quello con la più bassa è {} ({}).",
