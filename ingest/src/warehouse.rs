@@ -518,21 +518,24 @@ enum Outcome {
     Refused(Rejection),
 }
 
-/// Where the current version of a record is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    /// In a file of the previous snapshot, or in a file written by this ingest.
-    File(u32),
-    /// Still in memory.
-    Buffered,
-}
+/// `Entry::origin` of a record still in memory.
+const BUFFERED: u32 = u32::MAX;
+/// `Entry::seen_file` of a record stored by an earlier commit.
+const NOT_SEEN: u32 = u32::MAX;
 
+/// What the index keeps per record: 24 bytes, so that tens of millions of ids fit in memory.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    fingerprint: u128,
-    origin: Origin,
-    /// Input file (of this ingest) and line where the record was first seen.
-    seen_at: Option<(u32, u64)>,
+    /// The low 64 bits of the record's fingerprint (a collision between two versions of the
+    /// same id has probability 2⁻⁶⁴).
+    fingerprint: u64,
+    /// The file that holds the current version (index into `TableState::files`), or
+    /// [`BUFFERED`].
+    origin: u32,
+    /// The input file of this ingest where the record was first seen, or [`NOT_SEEN`].
+    seen_file: u32,
+    /// Its line there (saturating), for conflict messages.
+    seen_line: u32,
 }
 
 fn id_key(id: &str) -> u128 {
@@ -615,7 +618,7 @@ struct TableState<R: Record> {
     buffers: BTreeMap<i32, Vec<R>>,
     buffered: usize,
     /// Fingerprints of buffered rows superseded by a later version in this ingest.
-    dropped: HashSet<u128>,
+    dropped: HashSet<u64>,
     /// Superseded versions still in memory, bound for the history table.
     history: Vec<R>,
     /// File index → ids of rows to move out of that file into the history table.
@@ -669,9 +672,10 @@ impl<R: Record> TableState<R> {
                     state.index.insert(
                         id_key(id),
                         Entry {
-                            fingerprint: u128::from_str_radix(print, 16).unwrap_or(0),
-                            origin: Origin::File(file_index),
-                            seen_at: None,
+                            fingerprint: u128::from_str_radix(print, 16).unwrap_or(0) as u64,
+                            origin: file_index,
+                            seen_file: NOT_SEEN,
+                            seen_line: 0,
                         },
                     );
                 }
@@ -684,34 +688,30 @@ impl<R: Record> TableState<R> {
     /// Applies the duplicate and update rules to a valid record.
     fn offer(&mut self, ctx: &mut Commit, record: R, file: u32, line: u64) -> Result<Outcome> {
         let key = id_key(record.id());
-        let fingerprint = record.fingerprint();
+        let fingerprint = record.fingerprint() as u64;
         let mut updated = false;
         if let Some(entry) = self.index.get(&key).copied() {
             if entry.fingerprint == fingerprint {
                 return Ok(Outcome::Duplicate);
             }
-            if let Some((seen_file, seen_line)) = entry.seen_at
-                && seen_file == file
-            {
+            if entry.seen_file == file {
                 return Ok(Outcome::Refused(Rejection::new(
                     R::ID_COLUMN,
                     format!(
-                        "conflict: `{}` appears at line {seen_line} of this file with different content",
-                        record.id()
+                        "conflict: `{}` appears at line {} of this file with different content",
+                        record.id(),
+                        entry.seen_line
                     ),
                 )));
             }
             // A later export of the same record: the earlier version moves to history.
-            match entry.origin {
-                Origin::Buffered => {
-                    self.dropped.insert(entry.fingerprint);
-                }
-                Origin::File(index) => {
-                    self.rewrites
-                        .entry(index)
-                        .or_default()
-                        .insert(record.id().to_string());
-                }
+            if entry.origin == BUFFERED {
+                self.dropped.insert(entry.fingerprint);
+            } else {
+                self.rewrites
+                    .entry(entry.origin)
+                    .or_default()
+                    .insert(record.id().to_string());
             }
             updated = true;
         }
@@ -719,8 +719,9 @@ impl<R: Record> TableState<R> {
             key,
             Entry {
                 fingerprint,
-                origin: Origin::Buffered,
-                seen_at: Some((file, line)),
+                origin: BUFFERED,
+                seen_file: file,
+                seen_line: u32::try_from(line).unwrap_or(u32::MAX),
             },
         );
         self.buffers.entry(record.year()).or_default().push(record);
@@ -739,9 +740,9 @@ impl<R: Record> TableState<R> {
             if !self.dropped.is_empty() {
                 let (gone, kept): (Vec<R>, Vec<R>) = rows
                     .into_iter()
-                    .partition(|r| self.dropped.contains(&r.fingerprint()));
+                    .partition(|r| self.dropped.contains(&(r.fingerprint() as u64)));
                 for r in &gone {
-                    self.dropped.remove(&r.fingerprint());
+                    self.dropped.remove(&(r.fingerprint() as u64));
                 }
                 self.history.extend(gone);
                 rows = kept;
@@ -760,9 +761,9 @@ impl<R: Record> TableState<R> {
             self.files.push(path);
             for r in &rows {
                 if let Some(entry) = self.index.get_mut(&id_key(r.id()))
-                    && entry.fingerprint == r.fingerprint()
+                    && entry.fingerprint == r.fingerprint() as u64
                 {
-                    entry.origin = Origin::File(file_index);
+                    entry.origin = file_index;
                 }
             }
         }
