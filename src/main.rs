@@ -389,7 +389,7 @@ fn ingest(
     };
     let result = civica_ingest::ingest(&layout, files, pseudonymiser, &options);
     bar.finish_and_clear();
-    let summary = match result {
+    let mut summary = match result {
         Ok(summary) => summary,
         Err(e @ civica_ingest::Error::Refused { .. }) => {
             eprintln!("civica: {e}");
@@ -397,6 +397,25 @@ fn ingest(
         }
         Err(e) => return Err(e).with_context(|| format!("ingesting into {}", warehouse.display())),
     };
+    // Service codes are the city's own: unknown ones are kept, and listed so that the
+    // catalogue can be completed (their area is `uncatalogued` until then).
+    let catalogue = Catalogue::default();
+    let uncatalogued: Vec<&String> = summary
+        .services
+        .iter()
+        .filter(|code| catalogue.service(code).is_none())
+        .collect();
+    if !uncatalogued.is_empty() {
+        let message = format!(
+            "service code(s) not in the catalogue, stored as they are: {}",
+            uncatalogued
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        summary.warnings.push(message);
+    }
     if json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

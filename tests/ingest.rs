@@ -183,6 +183,14 @@ service = "permessi_ztl"
     assert_eq!(summary["rows_accepted"], 2, "{summary}");
     let rows = w.query("SELECT request_id, service, channel, status FROM requests ORDER BY 1");
     assert_eq!(rows[0]["service"], "permessi_ztl");
+    assert!(
+        summary["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| !w.as_str().unwrap().contains("not in the catalogue")),
+        "permessi_ztl is catalogued: {summary}"
+    );
     assert_eq!(rows[0]["channel"], "online");
     assert_eq!(rows[1]["channel"], "sportello");
     assert_eq!(rows[1]["status"], "rejected");
@@ -291,6 +299,30 @@ fn a_later_export_updates_a_request_and_keeps_its_history() {
     );
     assert_eq!(again["committed"], false);
     assert_eq!(w.count("requests"), 2);
+}
+
+#[test]
+fn unknown_service_codes_are_kept_and_listed() {
+    let w = warehouse();
+    let file = w.file(
+        "new_service.csv",
+        b"request_id,service,channel,submitted_at,status\nN1,bonus_bici,online,2018-05-02T10:00:00+02:00,completed\n",
+    );
+    let summary = w.ingest(&[s(&file)]);
+    assert_eq!(summary["rows_accepted"], 1);
+    let warnings = summary["warnings"].to_string();
+    assert!(warnings.contains("bonus_bici"), "{warnings}");
+    let area = csv_rows(&run_ok(&[
+        "kpi",
+        "requests",
+        "--by",
+        "area",
+        "--format",
+        "csv",
+        "--warehouse",
+        s(&w.path),
+    ]));
+    assert_eq!(area[0]["area"], "uncatalogued");
 }
 
 #[test]

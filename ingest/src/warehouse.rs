@@ -50,6 +50,9 @@ pub struct IngestSummary {
     pub files: Vec<FileSummary>,
     /// Non-fatal remarks, such as ignored columns.
     pub warnings: Vec<String>,
+    /// Service codes of the accepted rows (the city's own codes, catalogued or not).
+    #[serde(default)]
+    pub services: std::collections::BTreeSet<String>,
 }
 
 /// What one ingest did with one file.
@@ -234,6 +237,9 @@ pub fn ingest(
                         Checked::Invalid(row, rejection) => (Outcome::Refused(rejection), row),
                         Checked::Request(row, record) => {
                             let line = row.line;
+                            if !summary.services.contains(&record.service) {
+                                summary.services.insert(record.service.clone());
+                            }
                             (
                                 requests.offer(&mut ctx, record, file_index as u32, line)?,
                                 row,
@@ -241,6 +247,9 @@ pub fn ingest(
                         }
                         Checked::Survey(row, record) => {
                             let line = row.line;
+                            if !summary.services.contains(&record.service) {
+                                summary.services.insert(record.service.clone());
+                            }
                             (
                                 surveys.offer(&mut ctx, record, file_index as u32, line)?,
                                 row,
