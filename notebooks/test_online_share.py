@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from online_share import online_share_duckdb, online_share_polars
+from online_share import OTHER_KPIS, kpi_duckdb, online_share_duckdb, online_share_polars
 
 CIVICA = os.environ.get("CIVICA_BIN", "civica")
 
@@ -61,3 +61,14 @@ def test_partition_year_is_the_local_calendar_year(warehouse: Path) -> None:
         pl.col("submitted_at").dt.convert_time_zone("Europe/Rome").dt.year() != pl.col("year")
     ).collect()
     assert mismatched.height == 0
+
+
+@pytest.mark.parametrize("kpi", sorted(OTHER_KPIS))
+def test_catalogue_kpis_match_duckdb(warehouse: Path, kpi: str) -> None:
+    out = civica("kpi", kpi, "--by", "service,year", "--format", "csv", "--warehouse", str(warehouse))
+    ours = list(csv.DictReader(io.StringIO(out)))
+    theirs = kpi_duckdb(kpi, str(warehouse)).to_dicts()
+    assert len(ours) == len(theirs) > 0
+    for mine, other in zip(ours, theirs):
+        assert (mine["service"], int(mine["year"])) == (other["service"], other["year"])
+        assert float(mine["value"]) == pytest.approx(float(other["value"]), rel=1e-9, abs=1e-9), kpi
