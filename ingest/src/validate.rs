@@ -57,18 +57,29 @@ pub fn local_year(t: DateTime<Utc>) -> i32 {
     t.with_timezone(&CITY_TIME_ZONE).year()
 }
 
-/// A stable 128-bit digest (XXH3) of fields separated by an ASCII unit separator.
-fn digest(fields: &[&str]) -> u128 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    for field in fields {
-        h.update(field.as_bytes());
-        h.update(&[0x1f]);
-    }
-    h.digest128()
-}
+/// A stable 128-bit digest (XXH3) of a record's fields, each followed by an ASCII unit
+/// separator; absent values are empty, numbers are written as little-endian bytes.
+struct Digest(xxhash_rust::xxh3::Xxh3);
 
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
+impl Digest {
+    fn new() -> Self {
+        Digest(xxhash_rust::xxh3::Xxh3::new())
+    }
+    fn text(mut self, field: &str) -> Self {
+        self.0.update(field.as_bytes());
+        self.0.update(&[0x1f]);
+        self
+    }
+    fn number(mut self, field: Option<i64>) -> Self {
+        if let Some(n) = field {
+            self.0.update(&n.to_le_bytes());
+        }
+        self.0.update(&[0x1f]);
+        self
+    }
+    fn finish(self) -> u128 {
+        self.0.digest128()
+    }
 }
 
 impl ServiceRequest {
@@ -79,18 +90,18 @@ impl ServiceRequest {
 
     /// A digest of every stored field: two rows with the same fingerprint are the same record.
     pub fn fingerprint(&self) -> u128 {
-        digest(&[
-            &self.request_id,
-            &self.service,
-            self.channel.as_str(),
-            &self.submitted_at.timestamp_micros().to_string(),
-            &opt(self.completed_at.map(|t| t.timestamp_micros())),
-            self.status.as_str(),
-            self.auth_method.map(|a| a.as_str()).unwrap_or(""),
-            self.citizen_key.as_deref().unwrap_or(""),
-            &opt(self.amount_cents),
-            &opt(self.satisfaction),
-        ])
+        Digest::new()
+            .text(&self.request_id)
+            .text(&self.service)
+            .text(self.channel.as_str())
+            .number(Some(self.submitted_at.timestamp_micros()))
+            .number(self.completed_at.map(|t| t.timestamp_micros()))
+            .text(self.status.as_str())
+            .text(self.auth_method.map(|a| a.as_str()).unwrap_or(""))
+            .text(self.citizen_key.as_deref().unwrap_or(""))
+            .number(self.amount_cents)
+            .number(self.satisfaction.map(i64::from))
+            .finish()
     }
 }
 
@@ -102,14 +113,14 @@ impl SurveyResponse {
 
     /// A digest of every stored field.
     pub fn fingerprint(&self) -> u128 {
-        digest(&[
-            &self.response_id,
-            &self.service,
-            self.channel.as_str(),
-            &self.responded_at.timestamp_micros().to_string(),
-            &self.score.to_string(),
-            self.request_id.as_deref().unwrap_or(""),
-        ])
+        Digest::new()
+            .text(&self.response_id)
+            .text(&self.service)
+            .text(self.channel.as_str())
+            .number(Some(self.responded_at.timestamp_micros()))
+            .number(Some(i64::from(self.score)))
+            .text(self.request_id.as_deref().unwrap_or(""))
+            .finish()
     }
 }
 
