@@ -66,7 +66,8 @@ def main() -> None:
 
     w(f"## Results: scale {meta['scale']} ({rows:,} rows), {meta['date']}")
     w("")
-    w(f"Command: `{meta['command']}` (repository commit `{meta['git_rev']}`)")
+    w(f"Command: `{meta['command']}` (repository HEAD at run time: `{meta['git_rev']}`; the "
+      "binary measured is identified by its build time and hash below)")
     w("")
     w("### Machine and versions")
     w("")
@@ -75,7 +76,16 @@ def main() -> None:
     w(f"- Load average (1/5/15 min) at start: {meta['load_start']}; "
       f"before queries: {meta['load_queries']}; at end: {meta['load_end']}")
     w(f"- rustc processes running at start: {meta['rustc_start']}, at end: {meta['rustc_end']}")
-    w(f"- {meta['civica_version']} (`{meta['civica_bin']}`); Python {meta['python_version']}, "
+    w("  (the load averages sampled after the start include the benchmark's own processes)")
+    load_start = float(meta["load_start"].split()[0])
+    busy = int(meta["rustc_start"] or 0) + int(meta["rustc_end"] or 0)
+    if load_start > 0.5 * int(meta["nproc"]) or busy:
+        w(f"- **Note: the machine was not idle at the start** (1-min load average "
+          f"{load_start:.2f} on {meta['nproc']} cores; rustc processes at start/end: "
+          f"{meta['rustc_start']}/{meta['rustc_end']}): times may be inflated and noisier "
+          "than on an idle machine.")
+    w(f"- {meta['civica_version']} (`{meta['civica_bin']}`, {meta['civica_bin_info']}); "
+      f"Python {meta['python_version']}, "
       f"duckdb {meta['duckdb_version']}, polars {meta['polars_version']}")
     w("")
     w("### Data")
@@ -92,10 +102,12 @@ def main() -> None:
     w("### Ingest: CSV → Hive-partitioned Parquet (year=YYYY, zstd)")
     w("")
     n_ing = summary(runs, "ingest_civica")["n"]
-    w(f"Median of {n_ing} run(s), each a new process writing into an empty directory; rows/s = "
-      f"CSV data rows ÷ wall-clock seconds. CPU = user + system seconds.")
+    w(f"Median of {n_ing} run(s) per engine (runs interleaved), each a new process writing into "
+      "an empty directory; rows/s = CSV data rows ÷ median wall-clock seconds; CPU = user + "
+      "system seconds; peak RSS = GNU time's maximum resident set size.")
     w("")
-    w("| engine | wall s | rows/s | peak RSS MiB | CPU s | output MiB | files | rows written |")
+    w("| engine | wall s (all runs) | rows/s | peak RSS MiB | CPU s | output MiB | files | "
+      "rows written |")
     w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, name in (("ingest_civica", "civica ingest"),
                         ("ingest_duckdb", "DuckDB COPY (Python)"),
@@ -104,14 +116,16 @@ def main() -> None:
         key = label.split("_", 1)[1]
         v = verify[key]
         size = int(meta[f"size_{key}"]) / 2**20
-        w(f"| {name} | {fmt_s(s['s'])} | {rows / s['s']:,.0f} | {s['rss_mib']:,.0f} | "
-          f"{fmt_s(s['cpu_s'])} | {size:,.0f} | {v['files']} | {v['rows']:,} |")
+        w(f"| {name} | {fmt_s(s['s'])} ({fmt_runs(s['all_s'])}) | {rows / s['s']:,.0f} | {s['rss_mib']:,.0f} | "
+          f"{fmt_s(s['cpu_s'])} | {size:,.1f} | {v['files']} | {v['rows']:,} |")
     w("")
     w("civica ingest additionally validates every field (vocabularies, timestamps, amounts, "
       "ranges), replaces `citizen_id` by an HMAC-SHA256 pseudonym, computes a per-row "
       "fingerprint, de-duplicates by `request_id` (also against rows already stored) and "
       "records quarantine and a commit; the DuckDB and polars baselines only parse types and "
-      "write the raw columns (the codice fiscale stays in clear).")
+      "write the raw columns (the codice fiscale stays in clear). civica's files also hold "
+      "`citizen_key` and `record_fingerprint` (32 hexadecimal characters a row each, nearly "
+      "incompressible), which the others do not write; hence its larger output.")
     w("")
     agree = "the same" if verify["agree"] else "DIFFERENT"
     w(f"Output check: the three outputs have {agree} per-year counts of rows, of non-null "

@@ -19,7 +19,7 @@
 #   CIVICA_BIN                    civica binary (default <repo>/target/release/civica)
 #   CIVICA_BENCH_VENV             virtual environment (default ~/.cache/civica-bench-venv)
 #   CIVICA_BENCH_SEED             generator seed (default 2018)
-#   CIVICA_BENCH_INGEST_REPEATS   runs of each ingest (default 1)
+#   CIVICA_BENCH_INGEST_REPEATS   runs of each ingest (default 3)
 #   CIVICA_BENCH_REPEATS          runs of each cold query process, at least 3 (default 3)
 #   CIVICA_BENCH_WARM_RUNS        timed warm DuckDB runs after one warm-up (default 5)
 #   CIVICA_BENCH_TIMEOUT          limit in seconds for generate and each ingest (default 3600)
@@ -39,7 +39,7 @@ awk -v s="$SCALE" 'BEGIN { exit !(s > 0 && s <= 1000) }' || die "SCALE must be i
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO="$(dirname "$HERE")"
 SEED="${CIVICA_BENCH_SEED:-2018}"
-INGEST_REPEATS="${CIVICA_BENCH_INGEST_REPEATS:-1}"
+INGEST_REPEATS="${CIVICA_BENCH_INGEST_REPEATS:-3}"
 REPEATS="${CIVICA_BENCH_REPEATS:-3}"
 WARM_RUNS="${CIVICA_BENCH_WARM_RUNS:-5}"
 T_LONG="${CIVICA_BENCH_TIMEOUT:-3600}"
@@ -92,8 +92,8 @@ WH_DUCKDB="$RUN/wh-duckdb"
 WH_POLARS="$RUN/wh-polars"
 LOGS="$RUN/logs"
 KEY="$BENCH_DIR/pseudonym.key"   # a benchmark-only key, never the user's real one
-rm -rf -- "$DATA" "$WH_CIVICA" "$WH_DUCKDB" "$WH_POLARS" "$LOGS"
-mkdir -p "$DATA" "$LOGS"
+rm -rf -- "$DATA" "$WH_CIVICA" "$WH_DUCKDB" "$WH_POLARS" "$LOGS" "$RUN/bin"
+mkdir -p "$DATA" "$LOGS" "$RUN/bin"
 META="$RUN/meta.tsv"
 TSV="$RUN/measurements.tsv"
 : >"$META"
@@ -104,6 +104,11 @@ meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
 need_kib=$(awk -v s="$SCALE" 'BEGIN { printf "%d", s * 350000 * 155 * 2.5 / 1024 }')
 avail_kib=$(df -Pk "$RUN" | awk 'NR == 2 { print $4 }')
 [ "$avail_kib" -ge "$need_kib" ] || die "need about $((need_kib / 1024)) MiB free in $RUN, have $((avail_kib / 1024)) MiB"
+
+# A private copy of the binary, so that a rebuild during the run cannot change it.
+cp -- "$CIVICA" "$RUN/bin/civica"
+CIVICA_SRC="$CIVICA"
+CIVICA="$RUN/bin/civica"
 
 # --- Measuring one process -------------------------------------------------------------
 # measure LABEL REP LIMIT STDOUT_FILE CMD...: runs CMD under GNU time -v and a time limit,
@@ -151,7 +156,8 @@ meta mem_total "$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/me
 meta kernel "$(uname -sr)"
 meta load_start "$(loadavg)"
 meta rustc_start "$(rustc_count)"
-meta civica_bin "$CIVICA"
+meta civica_bin "$CIVICA_SRC"
+meta civica_bin_info "built $(date -u -r "$CIVICA_SRC" +%Y-%m-%dT%H:%M:%SZ), sha256 $(sha256sum "$CIVICA" | cut -c1-12)"
 meta civica_version "$(timeout 60 "$CIVICA" --version)"
 meta python_version "$(timeout 60 "$PY" -c 'import platform; print(platform.python_version())')"
 meta duckdb_version "$(timeout 60 "$PY" -c 'import duckdb; print(duckdb.__version__)')"
@@ -180,7 +186,7 @@ for rep in $(seq 1 "$INGEST_REPEATS"); do
   measure ingest_polars "$rep" "$T_LONG" "$LOGS/ingest_polars.out" \
     "$PY" "$HERE/ingest_polars.py" "$CSV" "$WH_POLARS"
 done
-meta size_civica "$(du -sb "$WH_CIVICA/requests" | cut -f1)"
+meta size_civica "$(du -sbL "$WH_CIVICA/requests/" | cut -f1)"
 meta size_duckdb "$(du -sb "$WH_DUCKDB" | cut -f1)"
 meta size_polars "$(du -sb "$WH_POLARS" | cut -f1)"
 timeout "$T_SHORT" "$PY" "$HERE/queries.py" verify \
