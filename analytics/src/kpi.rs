@@ -14,7 +14,7 @@
 //! `status <> 'abandoned'`. Values, intervals and changes are then computed in Rust from the
 //! aggregated counts, at full `f64` precision.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -826,11 +826,6 @@ pub fn target_status(target: &crate::catalogue::Target, points: &[(i32, f64)]) -
         latest_value: latest.map(|(_, v)| v),
         status,
     }
-}
-
-/// Rows by their dimension values, for lookups.
-pub fn index_rows(rows: &[KpiRow]) -> HashMap<Vec<String>, &KpiRow> {
-    rows.iter().map(|r| (r.dims.clone(), r)).collect()
 }
 
 #[cfg(test)]
