@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use civica_analytics::format::write_batches;
+use civica_analytics::kpi::parse_years;
 use civica_analytics::{Audience, Catalogue, Dimension, Engine, KpiQuery, OutputFormat};
 use civica_ingest::sample::{SampleOptions, write_sample};
 use civica_ingest::{IngestOptions, IngestSummary, Layout, LogKind, Profile, Pseudonymiser};
@@ -285,14 +286,6 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let id = id.context("a KPI id is needed (see civica kpi --list)")?;
-            let split = |text: Option<String>| -> Vec<String> {
-                text.unwrap_or_default()
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            };
             let audience = if public {
                 Audience::Public
             } else {
@@ -301,10 +294,8 @@ fn run(cli: Cli) -> Result<()> {
             let mut query = KpiQuery::new(id)
                 .by(Dimension::parse_list(&by)?)
                 .with_years(parse_years(year.as_deref())?)
+                .with_lists(service.as_deref(), area.as_deref(), channel.as_deref())
                 .for_audience(audience);
-            query.services = split(service);
-            query.areas = split(area);
-            query.channels = split(channel);
             query.from = from;
             query.to = to;
             let result = runtime.block_on(engine.kpi(&query))?;
@@ -512,18 +503,6 @@ fn load_key(args: &KeyArgs) -> Result<Pseudonymiser> {
         },
     };
     Ok(Pseudonymiser::load_or_create(&path)?)
-}
-
-fn parse_years(list: Option<&str>) -> Result<Vec<i32>> {
-    list.unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<i32>()
-                .with_context(|| format!("`{s}` is not a year"))
-        })
-        .collect()
 }
 
 fn print_batches(

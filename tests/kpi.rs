@@ -6,7 +6,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use support::{csv_rows, fixtures, run, run_ok, s};
+use support::{csv_rows, run, run_ok, s};
 
 type Rows = Vec<HashMap<String, String>>;
 
@@ -17,15 +17,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let warehouse = dir.path().join("warehouse");
-    run_ok(&[
-        "ingest",
-        "--warehouse",
-        s(&warehouse),
-        "--key-file",
-        s(&dir.path().join("key")),
-        s(&fixtures().join("requests_small.csv")),
-    ]);
+    let warehouse = support::ingest_fixture(dir.path());
     Fixture {
         _dir: dir,
         warehouse,

@@ -2,19 +2,11 @@
 
 mod support;
 
-use support::{Server, fixtures, run_ok, s};
+use support::{Server, run_ok, s};
 
 fn fixture_server() -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
-    let warehouse = dir.path().join("warehouse");
-    run_ok(&[
-        "ingest",
-        "--warehouse",
-        s(&warehouse),
-        "--key-file",
-        s(&dir.path().join("key")),
-        s(&fixtures().join("requests_small.csv")),
-    ]);
+    let warehouse = support::ingest_fixture(dir.path());
     let server = Server::start(&warehouse);
     (dir, server)
 }

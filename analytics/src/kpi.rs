@@ -184,6 +184,45 @@ impl KpiQuery {
         self.audience = audience;
         self
     }
+
+    /// Restricts to the services, areas and channels of comma-separated lists (`None` or
+    /// empty means all), as given on a command line or in a URL.
+    pub fn with_lists(
+        mut self,
+        services: Option<&str>,
+        areas: Option<&str>,
+        channels: Option<&str>,
+    ) -> Self {
+        self.services = split_list(services);
+        self.areas = split_list(areas);
+        self.channels = split_list(channels);
+        self
+    }
+}
+
+/// The items of a comma-separated list, trimmed, empty ones dropped.
+pub fn split_list(text: Option<&str>) -> Vec<String> {
+    text.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Parses a comma-separated list of years (`2016,2017`), naming the bad item.
+pub fn parse_years(text: Option<&str>) -> Result<Vec<i32>> {
+    split_list(text)
+        .iter()
+        .map(|s| {
+            s.parse::<i32>()
+                .ok()
+                .filter(|y| (1900..=2200).contains(y))
+                .ok_or_else(|| Error::BadParameter {
+                    message: format!("`{s}` is not a year"),
+                })
+        })
+        .collect()
 }
 
 /// Why a cell is marked.

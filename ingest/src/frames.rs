@@ -24,8 +24,8 @@ pub trait Record: Clone {
     /// Sort order inside a file: by service, then time, so that one-service queries skip
     /// most row groups.
     fn sort_key(&self) -> (&str, i64);
-    /// The frame of `rows` with the table's columns.
-    fn frame(rows: &[Self]) -> PolarsResult<DataFrame>;
+    /// The frame of `rows` (each with its fingerprint) with the table's columns.
+    fn frame(rows: &[(u128, Self)]) -> PolarsResult<DataFrame>;
 }
 
 /// The hex form of a fingerprint, as stored in `record_fingerprint`.
@@ -60,7 +60,9 @@ impl Record for ServiceRequest {
     fn sort_key(&self) -> (&str, i64) {
         (&self.service, self.submitted_at.timestamp_micros())
     }
-    fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
+    fn frame(rows: &[(u128, Self)]) -> PolarsResult<DataFrame> {
+        let fingerprints: Vec<String> = rows.iter().map(|(fp, _)| fingerprint_hex(*fp)).collect();
+        let rows: Vec<&Self> = rows.iter().map(|(_, r)| r).collect();
         let c = REQUEST_COLUMNS;
         let columns = vec![
             text(c[0], rows.iter().map(|r| Some(r.request_id.as_str()))),
@@ -91,12 +93,7 @@ impl Record for ServiceRequest {
                 c[9].into(),
                 rows.iter().map(|r| r.satisfaction).collect::<Vec<_>>(),
             ),
-            Column::new(
-                c[10].into(),
-                rows.iter()
-                    .map(|r| fingerprint_hex(r.fingerprint()))
-                    .collect::<Vec<_>>(),
-            ),
+            Column::new(c[10].into(), fingerprints),
         ];
         DataFrame::new(rows.len(), columns)
     }
@@ -119,7 +116,9 @@ impl Record for SurveyResponse {
     fn sort_key(&self) -> (&str, i64) {
         (&self.service, self.responded_at.timestamp_micros())
     }
-    fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
+    fn frame(rows: &[(u128, Self)]) -> PolarsResult<DataFrame> {
+        let fingerprints: Vec<String> = rows.iter().map(|(fp, _)| fingerprint_hex(*fp)).collect();
+        let rows: Vec<&Self> = rows.iter().map(|(_, r)| r).collect();
         let c = SURVEY_COLUMNS;
         let columns = vec![
             text(c[0], rows.iter().map(|r| Some(r.response_id.as_str()))),
@@ -136,12 +135,7 @@ impl Record for SurveyResponse {
                 rows.iter().map(|r| r.score).collect::<Vec<_>>(),
             ),
             text(c[5], rows.iter().map(|r| r.request_id.as_deref())),
-            Column::new(
-                c[6].into(),
-                rows.iter()
-                    .map(|r| fingerprint_hex(r.fingerprint()))
-                    .collect::<Vec<_>>(),
-            ),
+            Column::new(c[6].into(), fingerprints),
         ];
         DataFrame::new(rows.len(), columns)
     }

@@ -27,4 +27,4 @@ pub use layout::Layout;
 pub use layout::Table;
 pub use profile::Profile;
 pub use pseudonym::Pseudonymiser;
-pub use warehouse::{CompactSummary, IngestOptions, IngestSummary, compact, ingest, ingest_files};
+pub use warehouse::{CompactSummary, IngestOptions, IngestSummary, compact, ingest};

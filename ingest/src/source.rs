@@ -156,7 +156,6 @@ impl LogReader {
             names,
             profile,
             kind,
-            None,
         )
     }
 
@@ -202,7 +201,7 @@ impl LogReader {
             line,
             slots: HashMap::new(),
         };
-        let mut reader = Self::finish(path, dialect, rows, names, profile, kind, None)?;
+        let mut reader = Self::finish(path, dialect, rows, names, profile, kind)?;
         reader.pending = Some(reader.json_row(first_line, &first_text, &first_map));
         Ok(reader)
     }
@@ -214,7 +213,6 @@ impl LogReader {
         names: Vec<String>,
         profile: &Profile,
         kind: Option<LogKind>,
-        pending: Option<RawRow>,
     ) -> Result<LogReader> {
         let kind = kind.unwrap_or_else(|| detect_kind(names.iter().map(String::as_str)));
         let columns = ColumnMap::new(kind, &names, &profile.columns, &profile.defaults).map_err(
@@ -248,7 +246,7 @@ impl LogReader {
             defaults,
             citizen_slot,
             explicit,
-            pending,
+            pending: None,
         })
     }
 

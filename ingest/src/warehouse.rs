@@ -108,15 +108,6 @@ pub struct IngestOptions<'a> {
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
 }
 
-/// Loads `files` into the warehouse as one commit with default options.
-pub fn ingest_files(
-    layout: &Layout,
-    files: &[PathBuf],
-    pseudonymiser: &Pseudonymiser,
-) -> Result<IngestSummary> {
-    ingest(layout, files, pseudonymiser, &IngestOptions::default())
-}
-
 /// Loads `files` (request or survey logs, any supported dialect) into the warehouse as one
 /// commit. Errors stop the whole ingest before its commit: nothing changes.
 pub fn ingest(
@@ -624,12 +615,13 @@ struct TableState<R: Record> {
     index: HashMap<u128, Entry>,
     /// Files that hold current versions: previous-snapshot files, then files written now.
     files: Vec<PathBuf>,
-    buffers: BTreeMap<i32, Vec<R>>,
+    /// Rows waiting to be written, by year, each with its fingerprint (computed once).
+    buffers: BTreeMap<i32, Vec<(u128, R)>>,
     buffered: usize,
     /// Fingerprints of buffered rows superseded by a later version in this ingest.
     dropped: HashSet<u64>,
     /// Superseded versions still in memory, bound for the history table.
-    history: Vec<R>,
+    history: Vec<(u128, R)>,
     /// File index → ids of rows to move out of that file into the history table.
     rewrites: BTreeMap<u32, HashSet<String>>,
     /// Previous-snapshot files that this commit replaces.
@@ -697,7 +689,8 @@ impl<R: Record> TableState<R> {
     /// Applies the duplicate and update rules to a valid record.
     fn offer(&mut self, ctx: &mut Commit, record: R, file: u32, line: u64) -> Result<Outcome> {
         let key = id_key(record.id());
-        let fingerprint = record.fingerprint() as u64;
+        let full_fingerprint = record.fingerprint();
+        let fingerprint = full_fingerprint as u64;
         let mut updated = false;
         if let Some(entry) = self.index.get(&key).copied() {
             if entry.fingerprint == fingerprint {
@@ -733,7 +726,10 @@ impl<R: Record> TableState<R> {
                 seen_line: u32::try_from(line).unwrap_or(u32::MAX),
             },
         );
-        self.buffers.entry(record.year()).or_default().push(record);
+        self.buffers
+            .entry(record.year())
+            .or_default()
+            .push((full_fingerprint, record));
         self.buffered += 1;
         if self.buffered >= FLUSH_ROWS {
             self.flush(ctx)?;
@@ -747,11 +743,11 @@ impl<R: Record> TableState<R> {
         self.buffered = 0;
         for (year, mut rows) in buffers {
             if !self.dropped.is_empty() {
-                let (gone, kept): (Vec<R>, Vec<R>) = rows
+                let (gone, kept): (Vec<_>, Vec<_>) = rows
                     .into_iter()
-                    .partition(|r| self.dropped.contains(&(r.fingerprint() as u64)));
-                for r in &gone {
-                    self.dropped.remove(&(r.fingerprint() as u64));
+                    .partition(|(fp, _)| self.dropped.contains(&(*fp as u64)));
+                for (fp, _) in &gone {
+                    self.dropped.remove(&(*fp as u64));
                 }
                 self.history.extend(gone);
                 rows = kept;
@@ -759,7 +755,7 @@ impl<R: Record> TableState<R> {
             if rows.is_empty() {
                 continue;
             }
-            rows.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+            rows.sort_by(|a, b| a.1.sort_key().cmp(&b.1.sort_key()));
             let path = self.new_file(ctx, R::TABLE, year);
             let mut df = R::frame(&rows).map_err(|source| Error::Parquet {
                 path: path.clone(),
@@ -768,9 +764,9 @@ impl<R: Record> TableState<R> {
             write_parquet(&mut df, &path)?;
             let file_index = self.files.len() as u32;
             self.files.push(path);
-            for r in &rows {
+            for (fp, r) in &rows {
                 if let Some(entry) = self.index.get_mut(&id_key(r.id()))
-                    && entry.fingerprint == r.fingerprint() as u64
+                    && entry.fingerprint == *fp as u64
                 {
                     entry.origin = file_index;
                 }
@@ -794,19 +790,19 @@ impl<R: Record> TableState<R> {
     fn finish(&mut self, ctx: &mut Commit) -> Result<()> {
         self.flush(ctx)?;
         let history = std::mem::take(&mut self.history);
-        let mut by_year: BTreeMap<i32, Vec<R>> = BTreeMap::new();
-        for r in history {
-            by_year.entry(r.year()).or_default().push(r);
+        let mut by_year: BTreeMap<i32, Vec<(u128, R)>> = BTreeMap::new();
+        for row in history {
+            by_year.entry(row.1.year()).or_default().push(row);
         }
         for (year, rows) in by_year {
             let path = self.new_file(ctx, R::HISTORY, year);
-            let df = R::frame(&rows)
+            let mut df = R::frame(&rows)
                 .and_then(|df| with_superseded(df, ctx.commit))
                 .map_err(|source| Error::Parquet {
                     path: path.clone(),
                     source,
                 })?;
-            write_parquet(&mut df.clone(), &path)?;
+            write_parquet(&mut df, &path)?;
         }
         let rewrites = std::mem::take(&mut self.rewrites);
         for (index, ids) in rewrites {
@@ -832,7 +828,7 @@ impl<R: Record> TableState<R> {
             .iter()
             .map(|id| Some(id.is_some_and(|id| ids.contains(id))))
             .collect();
-        let keep = df.filter(&!&superseded).map_err(parquet_error)?;
+        let mut keep = df.filter(&!&superseded).map_err(parquet_error)?;
         let gone = df.filter(&superseded).map_err(parquet_error)?;
         let year = partition_year(path);
         if gone.height() > 0 {
@@ -848,7 +844,7 @@ impl<R: Record> TableState<R> {
         }
         if keep.height() > 0 {
             let target = self.new_file(ctx, R::TABLE, year);
-            write_parquet(&mut keep.clone(), &target)?;
+            write_parquet(&mut keep, &target)?;
         }
         Ok(())
     }

@@ -36,6 +36,21 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// Ingests the hand-made fixture into `dir/warehouse` (key in `dir/key`) and returns the
+/// warehouse path.
+pub fn ingest_fixture(dir: &Path) -> PathBuf {
+    let warehouse = dir.join("warehouse");
+    run_ok(&[
+        "ingest",
+        "--warehouse",
+        s(&warehouse),
+        "--key-file",
+        s(&dir.join("key")),
+        s(&fixtures().join("requests_small.csv")),
+    ]);
+    warehouse
+}
+
 /// A path as `&str` (test paths are UTF-8).
 pub fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")

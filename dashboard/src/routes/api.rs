@@ -4,6 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use civica_analytics::format::{OutputFormat, encode_batches};
+use civica_analytics::kpi::parse_years;
 use civica_analytics::{Dimension, KpiQuery};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,15 +35,6 @@ pub struct KpiParams {
     to: Option<String>,
 }
 
-fn list(text: Option<&str>) -> Vec<String> {
-    text.unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 fn date(text: Option<&str>, name: &str) -> Result<Option<chrono::NaiveDate>, AppError> {
     text.filter(|t| !t.is_empty())
         .map(|t| {
@@ -51,23 +43,6 @@ fn date(text: Option<&str>, name: &str) -> Result<Option<chrono::NaiveDate>, App
             })
         })
         .transpose()
-}
-
-/// Parses `2016,2017` into years, naming the bad one.
-pub fn parse_years(list: Option<&str>) -> Result<Vec<i32>, AppError> {
-    list.unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<i32>()
-                .ok()
-                .filter(|y| (1900..=2200).contains(y))
-                .ok_or_else(|| AppError::BadRequest {
-                    message: format!("`{s}` is not a year"),
-                })
-        })
-        .collect()
 }
 
 async fn get_kpi(
@@ -86,10 +61,12 @@ async fn get_kpi(
     let by = Dimension::parse_list(params.by.as_deref().unwrap_or(""))?;
     let mut query = KpiQuery::new(&def.id)
         .by(by.clone())
-        .with_years(parse_years(params.year.as_deref())?);
-    query.services = list(params.service.as_deref());
-    query.areas = list(params.area.as_deref());
-    query.channels = list(params.channel.as_deref());
+        .with_years(parse_years(params.year.as_deref())?)
+        .with_lists(
+            params.service.as_deref(),
+            params.area.as_deref(),
+            params.channel.as_deref(),
+        );
     query.from = date(params.from.as_deref(), "from")?;
     query.to = date(params.to.as_deref(), "to")?;
     let result = state.engine.kpi(&query).await?;
