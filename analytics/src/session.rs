@@ -64,7 +64,7 @@ pub fn requests_file_schema() -> SchemaRef {
         Field::new("citizen_key", DataType::Utf8, true),
         Field::new("amount_eur", DataType::Float64, true),
         Field::new("satisfaction", DataType::Int32, true),
-        Field::new("record_fingerprint", DataType::Utf8, false),
+        Field::new("record_fingerprint", DataType::Int64, false),
     ]))
 }
 
@@ -81,7 +81,7 @@ pub fn surveys_file_schema() -> SchemaRef {
         ),
         Field::new("score", DataType::Int32, false),
         Field::new("request_id", DataType::Utf8, true),
-        Field::new("record_fingerprint", DataType::Utf8, false),
+        Field::new("record_fingerprint", DataType::Int64, false),
     ]))
 }
 

@@ -55,6 +55,8 @@ pub struct FileScan {
     /// SHA-256 of the bytes, hex: identifies a file already ingested.
     pub sha256: String,
     pub bytes: u64,
+    /// Line ends (`\n`) in the file: an upper bound of its rows, to size buffers.
+    pub lines: u64,
     /// Whether every byte sequence is valid UTF-8 (after an optional BOM).
     pub valid_utf8: bool,
     pub utf8_bom: bool,
@@ -73,6 +75,7 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
     let mut head = Vec::with_capacity(HEAD_BYTES);
     let mut bytes = 0u64;
     let mut valid_utf8 = true;
+    let mut lines = 0u64;
     // Bytes of a UTF-8 sequence cut by the end of the previous buffer.
     let mut carry: Vec<u8> = Vec::new();
     loop {
@@ -87,15 +90,20 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
             let take = (HEAD_BYTES - head.len()).min(n);
             head.extend_from_slice(&chunk[..take]);
         }
+        lines += memchr::memchr_iter(b'\n', chunk).count() as u64;
         if valid_utf8 {
-            carry.extend_from_slice(chunk);
-            match std::str::from_utf8(&carry) {
-                Ok(_) => carry.clear(),
-                Err(e) if e.error_len().is_none() => {
-                    // An incomplete sequence at the end: keep it for the next chunk.
-                    let keep = carry.split_off(e.valid_up_to());
-                    carry = keep;
-                }
+            let joined;
+            let data: &[u8] = if carry.is_empty() {
+                chunk
+            } else {
+                carry.extend_from_slice(chunk);
+                joined = std::mem::take(&mut carry);
+                &joined
+            };
+            match std::str::from_utf8(data) {
+                Ok(_) => {}
+                // An incomplete sequence at the end: keep it for the next chunk.
+                Err(e) if e.error_len().is_none() => carry = data[e.valid_up_to()..].to_vec(),
                 Err(_) => valid_utf8 = false,
             }
         }
@@ -106,6 +114,7 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
     let utf8_bom = head.starts_with(&[0xEF, 0xBB, 0xBF]);
     Ok(FileScan {
         sha256: hex::encode(hasher.finalize()),
+        lines,
         bytes,
         valid_utf8,
         utf8_bom,
@@ -213,6 +222,10 @@ impl<R: Read> Read for LineEnds<R> {
             return Ok(start);
         }
         let len = start + n;
+        if memchr::memchr(b'\r', &buf[..len]).is_none() {
+            self.held_cr = false;
+            return Ok(len);
+        }
         let mut out = 0;
         let mut i = 0;
         while i < len {

@@ -10,7 +10,7 @@ use crate::validate::{ServiceRequest, SurveyResponse};
 pub const SUPERSEDED_COLUMN: &str = "superseded_in";
 
 /// A record stored in a data table (requests or surveys).
-pub trait Record: Clone {
+pub trait Record: Clone + Send + 'static {
     /// The table of current versions and the table of earlier versions.
     const TABLE: Table;
     const HISTORY: Table;
@@ -25,12 +25,13 @@ pub trait Record: Clone {
     /// most row groups.
     fn sort_key(&self) -> (&str, i64);
     /// The frame of `rows` (each with its fingerprint) with the table's columns.
-    fn frame(rows: &[(u128, Self)]) -> PolarsResult<DataFrame>;
+    fn frame(rows: &[&(u128, Self)]) -> PolarsResult<DataFrame>;
 }
 
-/// The hex form of a fingerprint, as stored in `record_fingerprint`.
-pub fn fingerprint_hex(fp: u128) -> String {
-    format!("{fp:032x}")
+/// A fingerprint as stored in `record_fingerprint`: its low 64 bits, as a signed integer
+/// (two versions of one record collide with probability 2⁻⁶⁴).
+pub fn stored_fingerprint(fp: u128) -> i64 {
+    fp as u64 as i64
 }
 
 fn micros(name: &str, values: Vec<Option<i64>>) -> Column {
@@ -60,8 +61,8 @@ impl Record for ServiceRequest {
     fn sort_key(&self) -> (&str, i64) {
         (&self.service, self.submitted_at.timestamp_micros())
     }
-    fn frame(rows: &[(u128, Self)]) -> PolarsResult<DataFrame> {
-        let fingerprints: Vec<String> = rows.iter().map(|(fp, _)| fingerprint_hex(*fp)).collect();
+    fn frame(rows: &[&(u128, Self)]) -> PolarsResult<DataFrame> {
+        let fingerprints: Vec<i64> = rows.iter().map(|(fp, _)| stored_fingerprint(*fp)).collect();
         let rows: Vec<&Self> = rows.iter().map(|(_, r)| r).collect();
         let c = REQUEST_COLUMNS;
         let columns = vec![
@@ -82,7 +83,11 @@ impl Record for ServiceRequest {
             ),
             text(c[5], rows.iter().map(|r| Some(r.status.as_str()))),
             text(c[6], rows.iter().map(|r| r.auth_method.map(|a| a.as_str()))),
-            text(c[7], rows.iter().map(|r| r.citizen_key.as_deref())),
+            text(
+                c[7],
+                rows.iter()
+                    .map(|r| r.citizen_key.as_ref().map(|k| k.as_str())),
+            ),
             Column::new(
                 c[8].into(),
                 rows.iter()
@@ -116,8 +121,8 @@ impl Record for SurveyResponse {
     fn sort_key(&self) -> (&str, i64) {
         (&self.service, self.responded_at.timestamp_micros())
     }
-    fn frame(rows: &[(u128, Self)]) -> PolarsResult<DataFrame> {
-        let fingerprints: Vec<String> = rows.iter().map(|(fp, _)| fingerprint_hex(*fp)).collect();
+    fn frame(rows: &[&(u128, Self)]) -> PolarsResult<DataFrame> {
+        let fingerprints: Vec<i64> = rows.iter().map(|(fp, _)| stored_fingerprint(*fp)).collect();
         let rows: Vec<&Self> = rows.iter().map(|(_, r)| r).collect();
         let c = SURVEY_COLUMNS;
         let columns = vec![

@@ -68,10 +68,35 @@ impl Pseudonymiser {
     /// The pseudonym of one identifier: 32 hex digits (128 bits) of its HMAC. Identifiers are
     /// normalised first (trimmed, upper case) so that `rssmra…` and `RSSMRA…` agree.
     pub fn citizen_key(&self, citizen_id: &str) -> String {
+        self.key_of(citizen_id).as_str().to_string()
+    }
+
+    /// The pseudonym of `citizen_id`, held inline.
+    pub fn key_of(&self, citizen_id: &str) -> CitizenKey {
         let mut mac = self.mac.clone();
         mac.update(citizen_id.trim().to_uppercase().as_bytes());
         let digest = mac.finalize().into_bytes();
-        hex::encode(&digest[..16])
+        let mut hex_digits = [b'0'; 32];
+        // 16 bytes always fit 32 hex digits.
+        let _ = hex::encode_to_slice(&digest[..16], &mut hex_digits);
+        CitizenKey(hex_digits)
+    }
+}
+
+/// A `citizen_key`: 32 lowercase hexadecimal digits (the first 128 bits of the HMAC).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CitizenKey([u8; 32]);
+
+impl CitizenKey {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for CitizenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

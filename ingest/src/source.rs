@@ -3,7 +3,7 @@
 //! number and its raw text (identifiers masked) for the quarantine.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::dialect::{Dialect, FileScan, Format};
@@ -12,38 +12,44 @@ use crate::header::{ColumnMap, LogKind, detect_kind, normalise};
 use crate::profile::Profile;
 use crate::validate::Rejection;
 
-/// One row read from a file, before validation.
+/// A run of complete records of a file, cut at a record boundary, so that blocks can be
+/// split into rows independently (and in parallel).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawRow {
-    /// Line number in the file (1-based; for a quoted field spanning lines, where it ends).
+pub struct Block {
+    /// UTF-8 text with LF line ends.
+    pub bytes: Vec<u8>,
+    /// Line number (1-based) of the block's first line in the file.
+    pub first_line: u64,
+}
+
+/// One row of a block, before validation.
+pub struct Row<'a> {
+    /// Line number in the file (1-based; where the record starts).
     pub line: u64,
     /// Values of the canonical columns (`kind.columns()` order); `None` when absent.
-    pub values: Vec<Option<String>>,
-    /// The row as read, for the quarantine (masked only when needed, see [`RawRow::masked`]).
-    raw: RawText,
+    pub values: &'a [Option<&'a str>],
+    /// Byte range of the row's text in its block.
+    pub span: std::ops::Range<usize>,
+    raw: RawText<'a>,
+    citizen: Option<&'a str>,
 }
 
 /// The text of a row as read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum RawText {
+enum RawText<'a> {
     /// CSV fields in file order, and the delimiter.
-    Fields(Vec<String>, u8),
+    Fields(&'a csv::ByteRecord, u8),
     /// A JSON Lines record.
-    Line(String),
+    Line(&'a str),
 }
 
-impl RawRow {
+impl Row<'_> {
     /// The row's text with its citizen identifier and anything shaped like a codice fiscale
     /// masked: what the quarantine keeps.
-    pub fn masked(&self, citizen_slot: Option<usize>) -> String {
-        let citizen = citizen_slot
-            .and_then(|slot| self.values.get(slot))
-            .and_then(|v| v.as_deref())
-            .map(str::trim)
-            .filter(|c| !c.is_empty());
+    pub fn masked(&self) -> String {
+        let citizen = self.citizen.map(str::trim).filter(|c| !c.is_empty());
         let text = match &self.raw {
-            RawText::Fields(fields, delimiter) => join_csv(fields, *delimiter),
-            RawText::Line(line) => line.clone(),
+            RawText::Fields(record, delimiter) => join_csv(&lossy_fields(record), *delimiter),
+            RawText::Line(line) => line.to_string(),
         };
         mask_identifiers(&text, citizen.as_slice())
     }
@@ -57,33 +63,268 @@ pub struct BrokenRow {
     pub masked: String,
 }
 
-enum Rows {
-    Csv {
-        reader: csv::Reader<Box<dyn Read + Send>>,
-        record: csv::ByteRecord,
-    },
-    Json {
-        lines: std::io::Lines<BufReader<Box<dyn Read + Send>>>,
-        line: u64,
-        /// Normalised key → canonical slot (or `None` for ignored keys).
-        slots: HashMap<String, Option<usize>>,
-    },
+/// How the rows of a file map onto the canonical columns: everything needed to split blocks
+/// into rows, shareable between threads.
+#[derive(Debug, Clone)]
+pub struct RowShape {
+    path: PathBuf,
+    kind: LogKind,
+    format: Format,
+    delimiter: u8,
+    width: usize,
+    /// For each canonical column, its position among the CSV fields.
+    positions: Vec<Option<usize>>,
+    /// Profile defaults per canonical slot.
+    defaults: Vec<Option<String>>,
+    /// The canonical slot of `citizen_id`, if the kind has one.
+    citizen_slot: Option<usize>,
+    /// Normalised JSON key → canonical slot, from the profile's column mapping.
+    explicit: HashMap<String, usize>,
 }
 
-/// A reader of one log file.
+/// Most canonical columns of any kind of log.
+const MAX_COLUMNS: usize = 16;
+
+/// Bytes read per block (a block grows when one record is longer); tiny in unit tests, so
+/// that they cross many block boundaries.
+const BLOCK_BYTES: usize = if cfg!(test) { 256 } else { 4 << 20 };
+
+impl RowShape {
+    /// Splits `block` into rows and calls `each` with every row (or broken row), in order.
+    /// Blank lines are skipped.
+    pub fn rows(
+        &self,
+        block: &Block,
+        mut each: impl FnMut(std::result::Result<Row<'_>, BrokenRow>),
+    ) -> Result<()> {
+        match self.format {
+            Format::Csv => self.csv_rows(block, &mut each),
+            Format::JsonLines => {
+                self.json_rows(block, &mut each);
+                Ok(())
+            }
+        }
+    }
+
+    /// The masked text of the row at `span` of `block` (for refusals decided after the block's
+    /// rows were released).
+    pub fn masked(&self, block: &Block, span: std::ops::Range<usize>, line: u64) -> String {
+        let one = Block {
+            bytes: block.bytes.get(span).unwrap_or_default().to_vec(),
+            first_line: line,
+        };
+        let mut masked = None;
+        let _ = self.rows(&one, |row| {
+            if masked.is_none() {
+                masked = Some(match row {
+                    Ok(row) => row.masked(),
+                    Err(broken) => broken.masked,
+                });
+            }
+        });
+        masked.unwrap_or_default()
+    }
+
+    fn csv_rows(
+        &self,
+        block: &Block,
+        each: &mut impl FnMut(std::result::Result<Row<'_>, BrokenRow>),
+    ) -> Result<()> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(self.delimiter)
+            .from_reader(&block.bytes[..]);
+        let mut record = csv::ByteRecord::new();
+        let slots = self.positions.len().min(MAX_COLUMNS);
+        let (mut counted, mut lines_before) = (0usize, 0u64);
+        loop {
+            let before = reader.position().clone();
+            match reader.read_byte_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(source) => {
+                    return Err(Error::ReadCsv {
+                        path: self.path.clone(),
+                        line: block.first_line + lines_before,
+                        source,
+                    });
+                }
+            }
+            // Physical line numbers (the CSV reader does not count line ends inside quoted
+            // fields): the line where the record's text starts, after any blank lines.
+            let mut start = record.position().map_or(before.byte(), |p| p.byte()) as usize;
+            while block.bytes.get(start) == Some(&b'\n') {
+                start += 1;
+            }
+            let start = start.min(block.bytes.len());
+            lines_before += count_lines(&block.bytes[counted..start]);
+            counted = start;
+            let line = block.first_line + lines_before;
+            let span = start..reader.position().byte() as usize;
+            if record.iter().all(|f| f.trim_ascii().is_empty()) {
+                continue;
+            }
+            let citizen_field = self
+                .citizen_slot
+                .and_then(|slot| self.positions[slot])
+                .and_then(|i| record.get(i));
+            let extra_filled = record
+                .iter()
+                .skip(self.width)
+                .any(|f| !f.trim_ascii().is_empty());
+            if record.len() < self.width || extra_filled {
+                let fields = lossy_fields(&record);
+                let citizen = citizen_field
+                    .map(String::from_utf8_lossy)
+                    .filter(|s| !s.trim().is_empty());
+                let found = if extra_filled {
+                    fields
+                        .iter()
+                        .rposition(|f| !f.trim().is_empty())
+                        .map_or(0, |i| i + 1)
+                } else {
+                    fields.len()
+                };
+                let citizen: Vec<&str> = citizen.as_deref().into_iter().collect();
+                each(Err(BrokenRow {
+                    line,
+                    rejection: Rejection::new(
+                        "row",
+                        format!(
+                            "expected {} fields as in the header, found {found}",
+                            self.width
+                        ),
+                    ),
+                    masked: mask_identifiers(&join_csv(&fields, self.delimiter), &citizen),
+                }));
+                continue;
+            }
+            // The text is UTF-8 once decoded; a field that is not (a broken byte sequence in
+            // a file taken for UTF-8) is read with replacement characters.
+            let owned: Option<Vec<String>> = record
+                .iter()
+                .any(|f| std::str::from_utf8(f).is_err())
+                .then(|| lossy_fields(&record));
+            let field = |i: usize| -> &str {
+                match &owned {
+                    Some(fields) => fields[i].as_str(),
+                    None => std::str::from_utf8(&record[i]).unwrap_or_default(),
+                }
+            };
+            let mut values: [Option<&str>; MAX_COLUMNS] = [None; MAX_COLUMNS];
+            for (slot, value) in values.iter_mut().enumerate().take(slots) {
+                *value = match self.positions[slot] {
+                    Some(i) => Some(field(i)),
+                    None => self.defaults[slot].as_deref(),
+                };
+            }
+            let citizen = self
+                .citizen_slot
+                .and_then(|slot| self.positions[slot])
+                .map(field);
+            each(Ok(Row {
+                line,
+                values: &values[..slots],
+                span,
+                raw: RawText::Fields(&record, self.delimiter),
+                citizen,
+            }));
+        }
+    }
+
+    fn json_rows(
+        &self,
+        block: &Block,
+        each: &mut impl FnMut(std::result::Result<Row<'_>, BrokenRow>),
+    ) {
+        let mut slots: HashMap<String, Option<usize>> = HashMap::new();
+        let mut offset = 0usize;
+        let lines = block.bytes.split_inclusive(|b| *b == b'\n');
+        for (at, raw) in (block.first_line..).zip(lines) {
+            let span = offset..offset + raw.len();
+            offset += raw.len();
+            let text = String::from_utf8_lossy(raw);
+            let text = text.trim_end_matches('\n');
+            if text.trim().is_empty() {
+                continue;
+            }
+            let map = match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(serde_json::Value::Object(map)) => map,
+                Ok(_) => {
+                    each(Err(BrokenRow {
+                        line: at,
+                        rejection: Rejection::new("row", "not a JSON object"),
+                        masked: mask_identifiers(text, &[]),
+                    }));
+                    continue;
+                }
+                Err(e) => {
+                    each(Err(BrokenRow {
+                        line: at,
+                        rejection: Rejection::new("row", format!("not valid JSON: {e}")),
+                        masked: mask_identifiers(text, &[]),
+                    }));
+                    continue;
+                }
+            };
+            let owned = self.json_values(&map, &mut slots);
+            let values: Vec<Option<&str>> = owned.iter().map(|v| v.as_deref()).collect();
+            let citizen = self
+                .citizen_slot
+                .and_then(|slot| owned.get(slot))
+                .and_then(|v| v.as_deref());
+            each(Ok(Row {
+                line: at,
+                values: &values,
+                span,
+                raw: RawText::Line(text),
+                citizen,
+            }));
+        }
+    }
+
+    fn json_values(
+        &self,
+        map: &serde_json::Map<String, serde_json::Value>,
+        slots: &mut HashMap<String, Option<usize>>,
+    ) -> Vec<Option<String>> {
+        let kind = self.kind;
+        let mut values: Vec<Option<String>> = self.defaults.clone();
+        for (key, value) in map {
+            let slot = *slots.entry(normalise(key)).or_insert_with(|| {
+                self.explicit.get(&normalise(key)).copied().or_else(|| {
+                    kind.canonical(key)
+                        .and_then(|c| kind.columns().iter().position(|x| *x == c))
+                })
+            });
+            let Some(slot) = slot else { continue };
+            let text = match value {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            };
+            if text.is_some() {
+                values[slot] = text;
+            }
+        }
+        values
+    }
+}
+
+/// A reader of one log file: its dialect, kind and header, then its rows in blocks.
 pub struct LogReader {
     pub path: PathBuf,
     pub kind: LogKind,
     pub dialect: Dialect,
     pub columns: ColumnMap,
-    rows: Rows,
-    /// Profile defaults per canonical slot.
-    defaults: Vec<Option<String>>,
-    /// The canonical slot of `citizen_id`, if the kind has one.
-    pub citizen_slot: Option<usize>,
-    explicit: HashMap<String, usize>,
-    /// The first JSON row, read while looking for the header.
-    pending: Option<RawRow>,
+    shape: RowShape,
+    text: Box<dyn Read + Send>,
+    /// Text read but not yet handed out, starting at a record boundary.
+    carry: Vec<u8>,
+    /// Line number of the first line of `carry`.
+    next_line: u64,
+    eof: bool,
 }
 
 impl LogReader {
@@ -102,118 +343,166 @@ impl LogReader {
             _ => None,
         });
         let text = dialect.open(path)?;
-        match dialect.format {
-            Format::Csv => Self::open_csv(path, dialect, text, profile, kind),
-            Format::JsonLines => Self::open_json(path, dialect, text, profile, kind),
-        }
-    }
-
-    fn open_csv(
-        path: &Path,
-        dialect: Dialect,
-        text: Box<dyn Read + Send>,
-        profile: &Profile,
-        kind: Option<LogKind>,
-    ) -> Result<LogReader> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(dialect.delimiter)
-            .from_reader(text);
-        let mut record = csv::ByteRecord::new();
-        let read_error = |source| Error::ReadCsv {
+        let (format, delimiter) = (dialect.format, dialect.delimiter);
+        let mut reader = LogReader {
             path: path.to_path_buf(),
-            line: 1,
-            source,
-        };
-        let mut header: Option<Vec<String>> = None;
-        while reader.read_byte_record(&mut record).map_err(read_error)? {
-            let fields: Vec<String> = record
-                .iter()
-                .map(|f| String::from_utf8_lossy(f).trim().to_string())
-                .collect();
-            let sep_line = fields.first().is_some_and(|f| f.starts_with("sep="))
-                && fields.len() <= 2
-                && fields.iter().skip(1).all(|f| f.is_empty());
-            if sep_line {
-                continue;
-            }
-            if fields.iter().all(|f| f.is_empty()) {
-                continue;
-            }
-            header = Some(fields);
-            break;
-        }
-        let Some(names) = header else {
-            return Err(Error::EmptyFile {
-                path: path.to_path_buf(),
-            });
-        };
-        Self::finish(
-            path,
+            kind: LogKind::Requests,
             dialect,
-            Rows::Csv { reader, record },
-            names,
-            profile,
-            kind,
-        )
-    }
-
-    fn open_json(
-        path: &Path,
-        dialect: Dialect,
-        text: Box<dyn Read + Send>,
-        profile: &Profile,
-        kind: Option<LogKind>,
-    ) -> Result<LogReader> {
-        let mut lines = BufReader::with_capacity(1 << 20, text).lines();
-        let mut line = 0u64;
-        // The header is the set of keys of the first object.
-        let mut first: Option<(u64, String, serde_json::Map<String, serde_json::Value>)> = None;
-        for text in lines.by_ref() {
-            line += 1;
-            let text = text.map_err(|e| Error::io(path, e))?;
-            if text.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(serde_json::Value::Object(map)) => {
-                    first = Some((line, text, map));
-                    break;
-                }
-                _ => {
-                    return Err(Error::NoHeader {
-                        path: path.to_path_buf(),
-                        line,
-                        hint: "the first JSON Lines record must be a JSON object".into(),
-                    });
-                }
-            }
-        }
-        let Some((first_line, first_text, first_map)) = first else {
-            return Err(Error::EmptyFile {
+            columns: ColumnMap {
+                kind: LogKind::Requests,
+                positions: Vec::new(),
+                unknown: Vec::new(),
+                width: 0,
+            },
+            shape: RowShape {
                 path: path.to_path_buf(),
-            });
+                kind: LogKind::Requests,
+                format,
+                delimiter,
+                width: 0,
+                positions: Vec::new(),
+                defaults: Vec::new(),
+                citizen_slot: None,
+                explicit: HashMap::new(),
+            },
+            text,
+            carry: Vec::new(),
+            next_line: 1,
+            eof: false,
         };
-        let names: Vec<String> = first_map.keys().cloned().collect();
-        let rows = Rows::Json {
-            lines,
-            line,
-            slots: HashMap::new(),
+        let names = match format {
+            Format::Csv => reader.csv_header()?,
+            Format::JsonLines => reader.json_header()?,
         };
-        let mut reader = Self::finish(path, dialect, rows, names, profile, kind)?;
-        reader.pending = Some(reader.json_row(first_line, &first_text, &first_map));
+        reader.apply_header(names, profile, kind)?;
         Ok(reader)
     }
 
-    fn finish(
-        path: &Path,
-        dialect: Dialect,
-        rows: Rows,
+    /// How rows map onto the canonical columns (for splitting blocks on other threads).
+    pub fn shape(&self) -> &RowShape {
+        &self.shape
+    }
+
+    /// The canonical slot of `citizen_id`, if the kind has one.
+    pub fn citizen_slot(&self) -> Option<usize> {
+        self.shape.citizen_slot
+    }
+
+    /// Reads more text into `carry`: about `want` bytes, fewer at the end of the file.
+    fn fill(&mut self, want: usize) -> Result<()> {
+        if self.eof {
+            return Ok(());
+        }
+        let before = self.carry.len();
+        (&mut self.text)
+            .take(want as u64)
+            .read_to_end(&mut self.carry)
+            .map_err(|e| Error::io(&self.path, e))?;
+        if self.carry.len() - before < want {
+            self.eof = true;
+        }
+        Ok(())
+    }
+
+    /// Drops the first `end` bytes of `carry` (header and preamble), counting their lines.
+    fn consume(&mut self, end: usize) {
+        self.next_line += count_lines(&self.carry[..end]);
+        self.carry.drain(..end);
+    }
+
+    fn csv_header(&mut self) -> Result<Vec<String>> {
+        let mut want = 64 << 10;
+        loop {
+            self.fill(want)?;
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .delimiter(self.dialect.delimiter)
+                .from_reader(&self.carry[..]);
+            let mut record = csv::ByteRecord::new();
+            let mut found = None;
+            while reader
+                .read_byte_record(&mut record)
+                .map_err(|source| Error::ReadCsv {
+                    path: self.path.clone(),
+                    line: 1,
+                    source,
+                })?
+            {
+                let end = reader.position().byte() as usize;
+                if end >= self.carry.len() && !self.eof {
+                    // The record may go on beyond what has been read so far.
+                    break;
+                }
+                let fields: Vec<String> = lossy_fields(&record)
+                    .into_iter()
+                    .map(|f| f.trim().to_string())
+                    .collect();
+                let sep_line = fields.first().is_some_and(|f| f.starts_with("sep="))
+                    && fields.len() <= 2
+                    && fields.iter().skip(1).all(|f| f.is_empty());
+                if sep_line || fields.iter().all(|f| f.is_empty()) {
+                    continue;
+                }
+                found = Some((fields, end));
+                break;
+            }
+            if let Some((names, end)) = found {
+                self.consume(end);
+                return Ok(names);
+            }
+            if self.eof {
+                return Err(Error::EmptyFile {
+                    path: self.path.clone(),
+                });
+            }
+            want *= 2;
+        }
+    }
+
+    fn json_header(&mut self) -> Result<Vec<String>> {
+        // The header is the set of keys of the first object; that row stays to be read.
+        loop {
+            self.fill(64 << 10)?;
+            let mut offset = 0;
+            for raw in self.carry.split_inclusive(|b| *b == b'\n') {
+                let complete = raw.ends_with(b"\n") || self.eof;
+                if !complete {
+                    break;
+                }
+                let text = String::from_utf8_lossy(raw);
+                if text.trim().is_empty() {
+                    offset += raw.len();
+                    continue;
+                }
+                return match serde_json::from_str::<serde_json::Value>(text.trim_end()) {
+                    Ok(serde_json::Value::Object(map)) => {
+                        let names = map.keys().cloned().collect();
+                        self.consume(offset);
+                        Ok(names)
+                    }
+                    _ => Err(Error::NoHeader {
+                        path: self.path.clone(),
+                        line: self.next_line + count_lines(&self.carry[..offset]),
+                        hint: "the first JSON Lines record must be a JSON object".into(),
+                    }),
+                };
+            }
+            if self.eof {
+                return Err(Error::EmptyFile {
+                    path: self.path.clone(),
+                });
+            }
+        }
+    }
+
+    fn apply_header(
+        &mut self,
         names: Vec<String>,
         profile: &Profile,
         kind: Option<LogKind>,
-    ) -> Result<LogReader> {
+    ) -> Result<()> {
+        let path = &self.path;
         let kind = kind.unwrap_or_else(|| detect_kind(names.iter().map(String::as_str)));
         let columns = ColumnMap::new(kind, &names, &profile.columns, &profile.defaults).map_err(
             |missing| Error::MissingColumns {
@@ -223,13 +512,16 @@ impl LogReader {
                 found: names.clone(),
             },
         )?;
-        let defaults = kind
+        self.shape.kind = kind;
+        self.shape.width = columns.width;
+        self.shape.positions = columns.positions.clone();
+        self.shape.defaults = kind
             .columns()
             .iter()
             .map(|c| profile.defaults.get(*c).cloned())
             .collect();
-        let citizen_slot = kind.columns().iter().position(|c| *c == "citizen_id");
-        let explicit = profile
+        self.shape.citizen_slot = kind.columns().iter().position(|c| *c == "citizen_id");
+        self.shape.explicit = profile
             .columns
             .iter()
             .filter_map(|(canonical, header)| {
@@ -237,161 +529,93 @@ impl LogReader {
                 Some((normalise(header), slot))
             })
             .collect();
-        Ok(LogReader {
-            path: path.to_path_buf(),
-            kind,
-            dialect,
-            columns,
-            rows,
-            defaults,
-            citizen_slot,
-            explicit,
-            pending: None,
-        })
+        self.kind = kind;
+        self.columns = columns;
+        Ok(())
     }
 
-    /// The next row: `Ok(Ok(row))`, `Ok(Err(broken))` for a row that cannot be split into
-    /// fields, `Err` for a failure that stops the whole file, `None` at the end.
-    pub fn next_row(&mut self) -> Option<Result<std::result::Result<RawRow, BrokenRow>>> {
-        if let Some(row) = self.pending.take() {
-            return Some(Ok(Ok(row)));
-        }
-        match &mut self.rows {
-            Rows::Csv { reader, record } => loop {
-                let before = reader.position().line();
-                match reader.read_byte_record(record) {
-                    Ok(true) => {}
-                    Ok(false) => return None,
-                    Err(source) => {
-                        return Some(Err(Error::ReadCsv {
-                            path: self.path.clone(),
-                            line: before,
-                            source,
-                        }));
-                    }
+    /// The next block of complete records, `None` at the end of the file.
+    pub fn next_block(&mut self) -> Option<Result<Block>> {
+        let mut want = BLOCK_BYTES;
+        loop {
+            if self.carry.len() < want
+                && let Err(e) = self.fill(want - self.carry.len())
+            {
+                return Some(Err(e));
+            }
+            if self.carry.is_empty() {
+                return None;
+            }
+            let cut = if self.eof {
+                Some(self.carry.len())
+            } else {
+                match self.dialect.format {
+                    Format::Csv => last_csv_record_end(&self.carry, self.dialect.delimiter),
+                    Format::JsonLines => memchr::memrchr(b'\n', &self.carry).map(|i| i + 1),
                 }
-                let line = record.position().map_or(before, |p| p.line());
-                let fields: Vec<String> = record
-                    .iter()
-                    .map(|f| String::from_utf8_lossy(f).into_owned())
-                    .collect();
-                if fields.iter().all(|f| f.trim().is_empty()) {
-                    continue;
-                }
-                let record_copy = fields;
-                return Some(Ok(self.csv_row(line, record_copy)));
-            },
-            Rows::Json { lines, line, .. } => loop {
-                let text = match lines.next()? {
-                    Ok(text) => text,
-                    Err(e) => return Some(Err(Error::io(&self.path, e))),
-                };
-                *line += 1;
-                let at = *line;
-                if text.trim().is_empty() {
-                    continue;
-                }
-                return Some(Ok(match serde_json::from_str::<serde_json::Value>(&text) {
-                    Ok(serde_json::Value::Object(map)) => Ok(self.json_row(at, &text, &map)),
-                    Ok(_) => Err(BrokenRow {
-                        line: at,
-                        rejection: Rejection::new("row", "not a JSON object"),
-                        masked: mask_identifiers(&text, &[]),
-                    }),
-                    Err(e) => Err(BrokenRow {
-                        line: at,
-                        rejection: Rejection::new("row", format!("not valid JSON: {e}")),
-                        masked: mask_identifiers(&text, &[]),
-                    }),
-                }));
-            },
-        }
-    }
-
-    fn csv_row(&self, line: u64, fields: Vec<String>) -> std::result::Result<RawRow, BrokenRow> {
-        let width = self.columns.width;
-        let extra_filled = fields.iter().skip(width).any(|f| !f.trim().is_empty());
-        if fields.len() < width || extra_filled {
-            let citizen = self
-                .citizen_slot
-                .and_then(|slot| self.columns.positions[slot])
-                .and_then(|i| fields.get(i))
-                .map(String::as_str)
-                .filter(|s| !s.trim().is_empty());
-            let masked = mask_identifiers(
-                &join_csv(&fields, self.dialect.delimiter),
-                citizen.as_slice(),
-            );
-            return Err(BrokenRow {
-                line,
-                rejection: Rejection::new(
-                    "row",
-                    format!(
-                        "expected {width} fields as in the header, found {}",
-                        if extra_filled {
-                            fields
-                                .iter()
-                                .rposition(|f| !f.trim().is_empty())
-                                .map_or(0, |i| i + 1)
-                        } else {
-                            fields.len()
-                        }
-                    ),
-                ),
-                masked,
-            });
-        }
-        let values = self
-            .columns
-            .positions
-            .iter()
-            .zip(&self.defaults)
-            .map(|(position, default)| match position {
-                Some(i) => Some(fields[*i].clone()),
-                None => default.clone(),
-            })
-            .collect();
-        Ok(RawRow {
-            line,
-            values,
-            raw: RawText::Fields(fields, self.dialect.delimiter),
-        })
-    }
-
-    fn json_row(
-        &mut self,
-        line: u64,
-        text: &str,
-        map: &serde_json::Map<String, serde_json::Value>,
-    ) -> RawRow {
-        let kind = self.kind;
-        let mut values: Vec<Option<String>> = self.defaults.clone();
-        for (key, value) in map {
-            let slot = match &mut self.rows {
-                Rows::Json { slots, .. } => *slots.entry(normalise(key)).or_insert_with(|| {
-                    self.explicit.get(&normalise(key)).copied().or_else(|| {
-                        kind.canonical(key)
-                            .and_then(|c| kind.columns().iter().position(|x| *x == c))
-                    })
-                }),
-                Rows::Csv { .. } => None,
             };
-            let Some(slot) = slot else { continue };
-            let text = match value {
-                serde_json::Value::Null => None,
-                serde_json::Value::String(s) => Some(s.clone()),
-                other => Some(other.to_string()),
-            };
-            if text.is_some() {
-                values[slot] = text;
+            match cut {
+                Some(cut) if cut > 0 => {
+                    let mut rest = Vec::with_capacity(want.max(BLOCK_BYTES));
+                    rest.extend_from_slice(&self.carry[cut..]);
+                    self.carry.truncate(cut);
+                    let bytes = std::mem::replace(&mut self.carry, rest);
+                    let first_line = self.next_line;
+                    self.next_line += count_lines(&bytes);
+                    return Some(Ok(Block { bytes, first_line }));
+                }
+                // One record longer than the block: read on.
+                _ => want = self.carry.len() * 2,
             }
         }
-        RawRow {
-            line,
-            values,
-            raw: RawText::Line(text.to_string()),
-        }
     }
+}
+
+fn count_lines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
+/// The end of the last complete CSV record in `bytes` (just after a line end that is not
+/// inside a quoted field), following the quoting rules of the CSV reader: a quote opens a
+/// quoted field only at the start of a field, and `""` inside one is a literal quote.
+fn last_csv_record_end(bytes: &[u8], delimiter: u8) -> Option<usize> {
+    if memchr::memchr(b'"', bytes).is_none() {
+        return memchr::memrchr(b'\n', bytes).map(|i| i + 1);
+    }
+    let mut last = None;
+    let mut in_quotes = false;
+    let mut field_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_quotes {
+            if b == b'"' {
+                if bytes.get(i + 1) == Some(&b'"') {
+                    i += 2;
+                    continue;
+                }
+                in_quotes = false;
+            }
+            field_start = false;
+        } else if b == b'"' && field_start {
+            in_quotes = true;
+            field_start = false;
+        } else {
+            if b == b'\n' {
+                last = Some(i + 1);
+            }
+            field_start = b == delimiter || b == b'\n';
+        }
+        i += 1;
+    }
+    last
+}
+
+fn lossy_fields(record: &csv::ByteRecord) -> Vec<String> {
+    record
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect()
 }
 
 fn join_csv(fields: &[String], delimiter: u8) -> String {
@@ -454,20 +678,55 @@ mod tests {
     use super::*;
     use crate::dialect::scan_file;
 
-    fn read_all(
-        bytes: &[u8],
-        name: &str,
-    ) -> (LogReader, Vec<std::result::Result<RawRow, BrokenRow>>) {
+    /// Rows as (line, values, masked text), or broken rows.
+    type Read = std::result::Result<(u64, Vec<Option<String>>, String), BrokenRow>;
+
+    fn read_all(bytes: &[u8], name: &str) -> (LogReader, Vec<Read>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
         let scan = scan_file(&path).unwrap();
         let mut reader = LogReader::open(&path, &scan, &Profile::default(), None).unwrap();
         let mut rows = Vec::new();
-        while let Some(row) = reader.next_row() {
-            rows.push(row.unwrap());
+        while let Some(block) = reader.next_block() {
+            let block = block.unwrap();
+            reader
+                .shape()
+                .rows(&block, |row| {
+                    rows.push(row.map(|r| {
+                        let values = r.values.iter().map(|v| v.map(str::to_string)).collect();
+                        (r.line, values, r.masked())
+                    }))
+                })
+                .unwrap();
         }
         (reader, rows)
+    }
+
+    #[test]
+    fn blocks_end_at_record_boundaries_outside_quotes() {
+        assert_eq!(last_csv_record_end(b"a,b\nc,d", b','), Some(4));
+        assert_eq!(last_csv_record_end(b"a,\"x\ny\"\nc,\"z\n", b','), Some(8));
+        // A quote inside an unquoted field is an ordinary character.
+        assert_eq!(last_csv_record_end(b"a,b\"c\nd,e", b','), Some(6));
+        // An escaped quote does not close the field.
+        assert_eq!(last_csv_record_end(b"\"a\"\"\nb\"\nc", b','), Some(8));
+        assert_eq!(last_csv_record_end(b"\"a\nb", b','), None);
+    }
+
+    #[test]
+    fn small_blocks_give_the_same_rows_and_lines() {
+        let mut text = String::from("id_pratica;servizio;canale;data_presentazione;stato\n");
+        for i in 0..2000 {
+            text.push_str(&format!("{i};\"s\nx\";web;01/02/2017;evasa\n\n"));
+        }
+        let (_, rows) = read_all(text.as_bytes(), "many.csv");
+        assert_eq!(rows.len(), 2000);
+        for (i, row) in rows.iter().enumerate() {
+            let (line, values, _) = row.as_ref().unwrap();
+            assert_eq!(*line, 2 + 3 * i as u64);
+            assert_eq!(values[0].as_deref(), Some(i.to_string().as_str()));
+        }
     }
 
     #[test]
@@ -479,11 +738,10 @@ mod tests {
             "export.csv",
         );
         assert_eq!(reader.kind, LogKind::Requests);
-        let row = rows[0].as_ref().unwrap();
-        assert_eq!(row.line, 3);
-        assert_eq!(row.values[1].as_deref(), Some("Forlì"));
-        assert_eq!(row.values[8].as_deref(), Some("1.234,50"));
-        let masked = row.masked(reader.citizen_slot);
+        let (line, values, masked) = rows[0].as_ref().unwrap();
+        assert_eq!(*line, 3);
+        assert_eq!(values[1].as_deref(), Some("Forlì"));
+        assert_eq!(values[8].as_deref(), Some("1.234,50"));
         assert!(!masked.contains("RSSMRA80A01C573Y"), "{masked}");
         let broken = rows[1].as_ref().unwrap_err();
         assert_eq!(broken.line, 4);
@@ -499,11 +757,11 @@ mod tests {
             "log.jsonl",
         );
         assert_eq!(reader.dialect.format, Format::JsonLines);
-        let row = rows[0].as_ref().unwrap();
-        assert_eq!(row.line, 1);
-        assert_eq!(row.values[7].as_deref(), Some("RSSMRA80A01C573Y"));
-        assert_eq!(row.values[8].as_deref(), Some("12.5"));
-        assert!(!row.masked(reader.citizen_slot).contains("RSSMRA"));
+        let (line, values, masked) = rows[0].as_ref().unwrap();
+        assert_eq!(*line, 1);
+        assert_eq!(values[7].as_deref(), Some("RSSMRA80A01C573Y"));
+        assert_eq!(values[8].as_deref(), Some("12.5"));
+        assert!(!masked.contains("RSSMRA"));
         assert_eq!(rows[1].as_ref().unwrap_err().line, 3);
     }
 

@@ -15,8 +15,9 @@ use chrono_tz::Tz;
 
 use crate::dialect::DecimalMark;
 use crate::header::normalise;
-use crate::pseudonym::Pseudonymiser;
+use crate::pseudonym::{CitizenKey, Pseudonymiser};
 use crate::schema::{AuthMethod, CITY_TIME_ZONE, Channel, Status};
+use compact_str::CompactString;
 
 /// Longest accepted identifier or service code, in characters.
 const MAX_CODE_CHARS: usize = 128;
@@ -27,15 +28,15 @@ const PSEUDONYM_SHARDS: usize = 32;
 /// One valid service request, as stored in the warehouse.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceRequest {
-    pub request_id: String,
-    pub service: String,
+    pub request_id: CompactString,
+    pub service: CompactString,
     pub channel: Channel,
     pub submitted_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub status: Status,
     pub auth_method: Option<AuthMethod>,
     /// Keyed pseudonym of the citizen identifier; the raw identifier is never kept.
-    pub citizen_key: Option<String>,
+    pub citizen_key: Option<CitizenKey>,
     /// Amount in euro cents, kept exact.
     pub amount_cents: Option<i64>,
     pub satisfaction: Option<i32>,
@@ -44,12 +45,12 @@ pub struct ServiceRequest {
 /// One valid satisfaction-survey response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SurveyResponse {
-    pub response_id: String,
-    pub service: String,
+    pub response_id: CompactString,
+    pub service: CompactString,
     pub channel: Channel,
     pub responded_at: DateTime<Utc>,
     pub score: i32,
-    pub request_id: Option<String>,
+    pub request_id: Option<CompactString>,
 }
 
 /// Calendar year of `t` in the city's time zone: the partition a record is stored in.
@@ -59,26 +60,26 @@ pub fn local_year(t: DateTime<Utc>) -> i32 {
 
 /// A stable 128-bit digest (XXH3) of a record's fields, each followed by an ASCII unit
 /// separator; absent values are empty, numbers are written as little-endian bytes.
-struct Digest(xxhash_rust::xxh3::Xxh3);
+struct Digest(Vec<u8>);
 
 impl Digest {
     fn new() -> Self {
-        Digest(xxhash_rust::xxh3::Xxh3::new())
+        Digest(Vec::with_capacity(256))
     }
     fn text(mut self, field: &str) -> Self {
-        self.0.update(field.as_bytes());
-        self.0.update(&[0x1f]);
+        self.0.extend_from_slice(field.as_bytes());
+        self.0.push(0x1f);
         self
     }
     fn number(mut self, field: Option<i64>) -> Self {
         if let Some(n) = field {
-            self.0.update(&n.to_le_bytes());
+            self.0.extend_from_slice(&n.to_le_bytes());
         }
-        self.0.update(&[0x1f]);
+        self.0.push(0x1f);
         self
     }
     fn finish(self) -> u128 {
-        self.0.digest128()
+        xxhash_rust::xxh3::xxh3_128(&self.0)
     }
 }
 
@@ -98,7 +99,7 @@ impl ServiceRequest {
             .number(self.completed_at.map(|t| t.timestamp_micros()))
             .text(self.status.as_str())
             .text(self.auth_method.map(|a| a.as_str()).unwrap_or(""))
-            .text(self.citizen_key.as_deref().unwrap_or(""))
+            .text(self.citizen_key.as_ref().map_or("", CitizenKey::as_str))
             .number(self.amount_cents)
             .number(self.satisfaction.map(i64::from))
             .finish()
@@ -151,7 +152,8 @@ pub struct FieldParser {
     values: HashMap<String, HashMap<String, String>>,
     pseudonymiser: Pseudonymiser,
     /// Pseudonyms already computed, in shards so that parallel validation rarely waits.
-    pseudonyms: Vec<Mutex<HashMap<String, String>>>,
+    /// Keyed by a 128-bit hash of the identifier.
+    pseudonyms: Vec<Mutex<rustc_hash::FxHashMap<u128, CitizenKey>>>,
 }
 
 impl std::fmt::Debug for FieldParser {
@@ -243,13 +245,25 @@ impl FieldParser {
             values: maps,
             pseudonymiser,
             pseudonyms: (0..PSEUDONYM_SHARDS)
-                .map(|_| Mutex::new(HashMap::new()))
+                .map(|_| Mutex::new(rustc_hash::FxHashMap::default()))
                 .collect(),
         }
     }
 
     /// Maps a value of an enumerated column to its canonical spelling.
     fn canonical_value<'a>(&'a self, column: &str, text: &'a str) -> std::borrow::Cow<'a, str> {
+        // Text already in normal form (the usual case) needs no new string.
+        let normal = !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && !text.starts_with('_')
+            && !text.ends_with('_')
+            && !text.contains("__");
+        if normal {
+            let mapped = self.values.get(column).and_then(|m| m.get(text));
+            return std::borrow::Cow::Borrowed(mapped.map_or(text, String::as_str));
+        }
         let key = normalise(text);
         if let Some(to) = self.values.get(column).and_then(|m| m.get(&key)) {
             return std::borrow::Cow::Borrowed(to.as_str());
@@ -281,19 +295,20 @@ impl FieldParser {
     }
 
     /// The pseudonym of one identifier, computed once per distinct identifier.
-    fn pseudonym(&self, citizen_id: &str) -> String {
-        let shard = (xxhash_rust::xxh3::xxh3_64(citizen_id.as_bytes()) as usize) % PSEUDONYM_SHARDS;
+    fn pseudonym(&self, citizen_id: &str) -> CitizenKey {
+        let hash = xxhash_rust::xxh3::xxh3_128(citizen_id.as_bytes());
+        let shard = (hash as usize) % PSEUDONYM_SHARDS;
         let Ok(mut cache) = self.pseudonyms[shard].lock() else {
-            return self.pseudonymiser.citizen_key(citizen_id);
+            return self.pseudonymiser.key_of(citizen_id);
         };
-        if let Some(key) = cache.get(citizen_id) {
-            return key.clone();
+        if let Some(key) = cache.get(&hash) {
+            return *key;
         }
-        let key = self.pseudonymiser.citizen_key(citizen_id);
+        let key = self.pseudonymiser.key_of(citizen_id);
         if cache.len() >= PSEUDONYM_CACHE / PSEUDONYM_SHARDS {
             cache.clear();
         }
-        cache.insert(citizen_id.to_string(), key.clone());
+        cache.insert(hash, key);
         key
     }
 
@@ -485,18 +500,23 @@ fn required<'a>(field: &str, text: &'a str) -> Result<&'a str, Rejection> {
     }
 }
 
-fn code(field: &str, text: &str) -> Result<String, Rejection> {
+fn code(field: &str, text: &str) -> Result<CompactString, Rejection> {
     let text = required(field, text)?;
-    if text.chars().count() > MAX_CODE_CHARS {
+    if text.len() > MAX_CODE_CHARS && text.chars().count() > MAX_CODE_CHARS {
         return Err(Rejection::new(
             field,
             format!("longer than {MAX_CODE_CHARS} characters"),
         ));
     }
-    if text.chars().any(char::is_control) {
+    let control = if text.is_ascii() {
+        text.bytes().any(|b| b.is_ascii_control())
+    } else {
+        text.chars().any(char::is_control)
+    };
+    if control {
         return Err(Rejection::new(field, "contains control characters"));
     }
-    Ok(text.to_string())
+    Ok(CompactString::from(text))
 }
 
 /// Parses a non-negative amount in euro with at most two decimals. Accepts a leading `€` or
@@ -624,6 +644,7 @@ mod tests {
         assert_eq!(r.satisfaction, Some(9));
         assert_eq!(r.year(), 2017);
         let citizen_key = r.citizen_key.unwrap();
+        let citizen_key = citizen_key.as_str();
         assert_ne!(citizen_key, "RSSMRA80A01C573X");
         assert_eq!(citizen_key.len(), 32);
     }

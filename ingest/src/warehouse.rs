@@ -9,7 +9,7 @@
 //! Invariant, for every file and for every ingest:
 //! `rows_read = rows_accepted + rows_quarantined + rows_duplicate`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -23,9 +23,10 @@ use crate::header::LogKind;
 use crate::layout::{Layout, Table};
 use crate::profile::Profile;
 use crate::pseudonym::Pseudonymiser;
-use crate::source::{BrokenRow, LogReader, RawRow};
+use crate::source::{Block, LogReader, RowShape};
 use crate::validate::{FieldParser, Rejection, ServiceRequest, SurveyResponse};
 use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Rows kept in memory per table before they are written out.
 const FLUSH_ROWS: usize = 250_000;
@@ -130,6 +131,7 @@ pub fn ingest(
         base_snapshot: previous.as_ref().map(|r| layout.snapshot(r.commit)),
         quarantine: Vec::new(),
         quarantine_files: 0,
+        writer: Writer::start(),
     };
     let mut requests = TableState::<ServiceRequest>::load(&ctx)?;
     let mut surveys = TableState::<SurveyResponse>::load(&ctx)?;
@@ -182,36 +184,60 @@ pub fn ingest(
             ..FileSummary::default()
         };
         let kind = reader.kind;
-        let citizen_slot = reader.citizen_slot;
-        // A reader thread splits the file into chunks of rows; each chunk is validated in
-        // parallel, then offered to the duplicate/update rules in file order.
+        let shape = reader.shape().clone();
+        // Sized once: growing a table of millions of entries costs more than the reading.
+        let expected = usize::try_from(scan.lines).unwrap_or(0);
+        match kind {
+            LogKind::Requests => requests.index.reserve(expected),
+            LogKind::Surveys => surveys.index.reserve(expected),
+        }
+        requests.expected = expected;
+        surveys.expected = expected;
+        let mut services: FxHashSet<String> = FxHashSet::default();
+        // Three stages run at once: a reader thread cuts the file into blocks of whole
+        // records; a validator thread splits and validates groups of blocks in parallel; this
+        // thread applies the duplicate/update rules in file order and hands full buffers to
+        // the writer thread.
         std::thread::scope(|scope| -> Result<()> {
-            let (chunks, incoming) = std::sync::mpsc::sync_channel::<Result<Vec<Row>>>(2);
+            let (blocks, incoming_blocks) = std::sync::mpsc::sync_channel::<Result<Block>>(4);
             scope.spawn(move || {
-                loop {
-                    let mut chunk = Vec::with_capacity(CHUNK_ROWS);
-                    while chunk.len() < CHUNK_ROWS {
-                        match reader.next_row() {
-                            None => break,
-                            Some(Ok(row)) => chunk.push(row),
-                            Some(Err(e)) => {
-                                let _ = chunks.send(Err(e));
-                                return;
-                            }
-                        }
-                    }
-                    if chunk.is_empty() || chunks.send(Ok(chunk)).is_err() {
+                while let Some(block) = reader.next_block() {
+                    let failed = block.is_err();
+                    if blocks.send(block).is_err() || failed {
                         return;
                     }
                 }
             });
-            for chunk in incoming {
-                let chunk = chunk?;
-                let checked: Vec<Checked> = chunk
-                    .into_par_iter()
-                    .map(|row| check(row, kind, &parser))
-                    .collect();
-                for item in checked {
+            let (checked, incoming) =
+                std::sync::mpsc::sync_channel::<Result<(Block, Vec<Checked>)>>(2);
+            let (shape_ref, parser_ref) = (&shape, &parser);
+            scope.spawn(move || {
+                let group_size = rayon::current_num_threads().max(1);
+                loop {
+                    let group: Vec<Result<Block>> =
+                        incoming_blocks.iter().take(group_size).collect();
+                    if group.is_empty() {
+                        return;
+                    }
+                    let results: Vec<Result<(Block, Vec<Checked>)>> = group
+                        .into_par_iter()
+                        .map(|block| {
+                            let block = block?;
+                            let rows = check_block(shape_ref, &block, kind, parser_ref)?;
+                            Ok((block, rows))
+                        })
+                        .collect();
+                    for result in results {
+                        let failed = result.is_err();
+                        if checked.send(result).is_err() || failed {
+                            return;
+                        }
+                    }
+                }
+            });
+            for item in incoming {
+                let (block, rows) = item?;
+                for row in rows {
                     file.rows_read += 1;
                     rows_so_far += 1;
                     if rows_so_far.is_multiple_of(PROGRESS_EVERY)
@@ -219,32 +245,29 @@ pub fn ingest(
                     {
                         progress(rows_so_far);
                     }
-                    let (outcome, row) = match item {
-                        Checked::Broken(broken) => {
-                            ctx.quarantine(&source, broken.line, broken.rejection, broken.masked)?;
+                    let (outcome, line, span) = match row {
+                        Checked::Quarantined {
+                            line,
+                            rejection,
+                            masked,
+                        } => {
+                            ctx.quarantine(&source, line, rejection, masked)?;
                             file.rows_quarantined += 1;
                             continue;
                         }
-                        Checked::Invalid(row, rejection) => (Outcome::Refused(rejection), row),
-                        Checked::Request(row, record) => {
-                            let line = row.line;
-                            if !summary.services.contains(&record.service) {
-                                summary.services.insert(record.service.clone());
-                            }
+                        Checked::Request(row) => {
+                            note_service(&mut services, &row.record.service);
+                            let (line, span) = (row.line, row.span.clone());
                             (
-                                requests.offer(&mut ctx, record, file_index as u32, line)?,
-                                row,
+                                requests.offer(&mut ctx, row, file_index as u32)?,
+                                line,
+                                span,
                             )
                         }
-                        Checked::Survey(row, record) => {
-                            let line = row.line;
-                            if !summary.services.contains(&record.service) {
-                                summary.services.insert(record.service.clone());
-                            }
-                            (
-                                surveys.offer(&mut ctx, record, file_index as u32, line)?,
-                                row,
-                            )
+                        Checked::Survey(row) => {
+                            note_service(&mut services, &row.record.service);
+                            let (line, span) = (row.line, row.span.clone());
+                            (surveys.offer(&mut ctx, row, file_index as u32)?, line, span)
                         }
                     };
                     match outcome {
@@ -254,8 +277,8 @@ pub fn ingest(
                         }
                         Outcome::Duplicate => file.rows_duplicate += 1,
                         Outcome::Refused(rejection) => {
-                            let masked = row.masked(citizen_slot);
-                            ctx.quarantine(&source, row.line, rejection, masked)?;
+                            let masked = shape.masked(&block, span, line);
+                            ctx.quarantine(&source, line, rejection, masked)?;
                             file.rows_quarantined += 1;
                         }
                     }
@@ -263,6 +286,7 @@ pub fn ingest(
             }
             Ok(())
         })?;
+        summary.services.extend(services);
         summary.rows_read += file.rows_read;
         summary.rows_accepted += file.rows_accepted;
         summary.rows_quarantined += file.rows_quarantined;
@@ -480,34 +504,81 @@ fn describe(reader: &LogReader) -> String {
     }
 }
 
-/// Rows validated at once, in parallel.
-const CHUNK_ROWS: usize = 32 * 1024;
-
-type Row = std::result::Result<RawRow, BrokenRow>;
+/// A valid record with what the sequential stage needs, computed in parallel.
+struct Valid<R> {
+    line: u64,
+    /// Where the row's text is in its block (for a refusal decided later).
+    span: std::ops::Range<usize>,
+    /// Hash of the record's id.
+    key: u128,
+    fingerprint: u128,
+    record: R,
+}
 
 /// A row after validation.
 enum Checked {
-    Broken(BrokenRow),
-    Invalid(RawRow, Rejection),
-    Request(RawRow, ServiceRequest),
-    Survey(RawRow, SurveyResponse),
+    Quarantined {
+        line: u64,
+        rejection: Rejection,
+        masked: String,
+    },
+    Request(Valid<ServiceRequest>),
+    Survey(Valid<SurveyResponse>),
 }
 
-fn check(row: Row, kind: LogKind, parser: &FieldParser) -> Checked {
-    let row = match row {
-        Ok(row) => row,
-        Err(broken) => return Checked::Broken(broken),
-    };
-    let values: Vec<Option<&str>> = row.values.iter().map(|v| v.as_deref()).collect();
-    match kind {
-        LogKind::Requests => match parser.request(&values) {
-            Ok(record) => Checked::Request(row, record),
-            Err(rejection) => Checked::Invalid(row, rejection),
-        },
-        LogKind::Surveys => match parser.survey(&values) {
-            Ok(record) => Checked::Survey(row, record),
-            Err(rejection) => Checked::Invalid(row, rejection),
-        },
+/// Splits a block into rows and validates each.
+fn check_block(
+    shape: &RowShape,
+    block: &Block,
+    kind: LogKind,
+    parser: &FieldParser,
+) -> Result<Vec<Checked>> {
+    // About 100 bytes a row in common exports.
+    let mut out = Vec::with_capacity(block.bytes.len() / 100 + 16);
+    shape.rows(block, |row| {
+        let row = match row {
+            Ok(row) => row,
+            Err(broken) => {
+                out.push(Checked::Quarantined {
+                    line: broken.line,
+                    rejection: broken.rejection,
+                    masked: broken.masked,
+                });
+                return;
+            }
+        };
+        let checked = match kind {
+            LogKind::Requests => parser.request(row.values).map(|record| {
+                Checked::Request(Valid {
+                    line: row.line,
+                    span: row.span.clone(),
+                    key: id_key(record.id()),
+                    fingerprint: record.fingerprint(),
+                    record,
+                })
+            }),
+            LogKind::Surveys => parser.survey(row.values).map(|record| {
+                Checked::Survey(Valid {
+                    line: row.line,
+                    span: row.span.clone(),
+                    key: id_key(record.id()),
+                    fingerprint: record.fingerprint(),
+                    record,
+                })
+            }),
+        };
+        out.push(checked.unwrap_or_else(|rejection| Checked::Quarantined {
+            line: row.line,
+            rejection,
+            masked: row.masked(),
+        }));
+    })?;
+    Ok(out)
+}
+
+fn note_service(services: &mut FxHashSet<String>, service: &str) {
+    if !services.contains(service) {
+        services.insert(service.to_string());
     }
 }
 
@@ -549,6 +620,7 @@ struct Commit {
     base_snapshot: Option<PathBuf>,
     quarantine: Vec<QuarantinedRow>,
     quarantine_files: u32,
+    writer: Writer,
 }
 
 impl Commit {
@@ -612,14 +684,16 @@ impl Commit {
 
 /// The state of one data table during an ingest.
 struct TableState<R: Record> {
-    index: HashMap<u128, Entry>,
+    index: FxHashMap<u128, Entry>,
     /// Files that hold current versions: previous-snapshot files, then files written now.
     files: Vec<PathBuf>,
     /// Rows waiting to be written, by year, each with its fingerprint (computed once).
     buffers: BTreeMap<i32, Vec<(u128, R)>>,
     buffered: usize,
+    /// Rows expected from the file being read (to size buffers).
+    expected: usize,
     /// Fingerprints of buffered rows superseded by a later version in this ingest.
-    dropped: HashSet<u64>,
+    dropped: FxHashSet<u64>,
     /// Superseded versions still in memory, bound for the history table.
     history: Vec<(u128, R)>,
     /// File index → ids of rows to move out of that file into the history table.
@@ -633,11 +707,12 @@ impl<R: Record> TableState<R> {
     /// Reads the ids and fingerprints of the table's current versions.
     fn load(ctx: &Commit) -> Result<Self> {
         let mut state = TableState {
-            index: HashMap::new(),
+            index: FxHashMap::default(),
             files: Vec::new(),
             buffers: BTreeMap::new(),
             buffered: 0,
-            dropped: HashSet::new(),
+            expected: 0,
+            dropped: FxHashSet::default(),
             history: Vec::new(),
             rewrites: BTreeMap::new(),
             replaced: HashSet::new(),
@@ -664,16 +739,31 @@ impl<R: Record> TableState<R> {
                 .column(R::ID_COLUMN)
                 .and_then(|c| c.str())
                 .map_err(parquet_error)?;
-            let prints = df
+            let prints: Vec<Option<u64>> = match df
                 .column("record_fingerprint")
-                .and_then(|c| c.str())
-                .map_err(parquet_error)?;
-            for (id, print) in ids.iter().zip(prints.iter()) {
+                .map_err(parquet_error)?
+                .as_materialized_series()
+            {
+                c if c.dtype() == &DataType::Int64 => c
+                    .i64()
+                    .map_err(parquet_error)?
+                    .iter()
+                    .map(|v| v.map(|v| v as u64))
+                    .collect(),
+                // Warehouses written before fingerprints were stored as integers.
+                c => c
+                    .str()
+                    .map_err(parquet_error)?
+                    .iter()
+                    .map(|v| v.and_then(|v| u128::from_str_radix(v, 16).ok().map(|f| f as u64)))
+                    .collect(),
+            };
+            for (id, print) in ids.iter().zip(prints) {
                 if let (Some(id), Some(print)) = (id, print) {
                     state.index.insert(
                         id_key(id),
                         Entry {
-                            fingerprint: u128::from_str_radix(print, 16).unwrap_or(0) as u64,
+                            fingerprint: print,
                             origin: file_index,
                             seen_file: NOT_SEEN,
                             seen_line: 0,
@@ -687,9 +777,14 @@ impl<R: Record> TableState<R> {
     }
 
     /// Applies the duplicate and update rules to a valid record.
-    fn offer(&mut self, ctx: &mut Commit, record: R, file: u32, line: u64) -> Result<Outcome> {
-        let key = id_key(record.id());
-        let full_fingerprint = record.fingerprint();
+    fn offer(&mut self, ctx: &mut Commit, valid: Valid<R>, file: u32) -> Result<Outcome> {
+        let Valid {
+            line,
+            key,
+            fingerprint: full_fingerprint,
+            record,
+            ..
+        } = valid;
         let fingerprint = full_fingerprint as u64;
         let mut updated = false;
         if let Some(entry) = self.index.get(&key).copied() {
@@ -726,9 +821,10 @@ impl<R: Record> TableState<R> {
                 seen_line: u32::try_from(line).unwrap_or(u32::MAX),
             },
         );
+        let capacity = self.expected.clamp(1, FLUSH_ROWS);
         self.buffers
             .entry(record.year())
-            .or_default()
+            .or_insert_with(|| Vec::with_capacity(capacity))
             .push((full_fingerprint, record));
         self.buffered += 1;
         if self.buffered >= FLUSH_ROWS {
@@ -737,7 +833,7 @@ impl<R: Record> TableState<R> {
         Ok(Outcome::Accepted { updated })
     }
 
-    /// Writes every buffered row to new files of the staged snapshot.
+    /// Hands every buffered row to the writer, bound for new files of the staged snapshot.
     fn flush(&mut self, ctx: &mut Commit) -> Result<()> {
         let buffers = std::mem::take(&mut self.buffers);
         self.buffered = 0;
@@ -755,15 +851,9 @@ impl<R: Record> TableState<R> {
             if rows.is_empty() {
                 continue;
             }
-            rows.sort_by(|a, b| a.1.sort_key().cmp(&b.1.sort_key()));
             let path = self.new_file(ctx, R::TABLE, year);
-            let mut df = R::frame(&rows).map_err(|source| Error::Parquet {
-                path: path.clone(),
-                source,
-            })?;
-            write_parquet(&mut df, &path)?;
             let file_index = self.files.len() as u32;
-            self.files.push(path);
+            self.files.push(path.clone());
             for (fp, r) in &rows {
                 if let Some(entry) = self.index.get_mut(&id_key(r.id()))
                     && entry.fingerprint == *fp as u64
@@ -771,6 +861,13 @@ impl<R: Record> TableState<R> {
                     entry.origin = file_index;
                 }
             }
+            ctx.writer.submit(Box::new(move || {
+                let mut df = R::frame(&sorted(&rows)).map_err(|source| Error::Parquet {
+                    path: path.clone(),
+                    source,
+                })?;
+                write_parquet(&mut df, &path)
+            }))?;
         }
         Ok(())
     }
@@ -789,6 +886,8 @@ impl<R: Record> TableState<R> {
     /// Flushes the buffers, then moves superseded versions out of their files.
     fn finish(&mut self, ctx: &mut Commit) -> Result<()> {
         self.flush(ctx)?;
+        // The files to rewrite may be among those just handed to the writer.
+        ctx.writer.drain()?;
         let history = std::mem::take(&mut self.history);
         let mut by_year: BTreeMap<i32, Vec<(u128, R)>> = BTreeMap::new();
         for row in history {
@@ -796,7 +895,7 @@ impl<R: Record> TableState<R> {
         }
         for (year, rows) in by_year {
             let path = self.new_file(ctx, R::HISTORY, year);
-            let mut df = R::frame(&rows)
+            let mut df = R::frame(&rows.iter().collect::<Vec<_>>())
                 .and_then(|df| with_superseded(df, ctx.commit))
                 .map_err(|source| Error::Parquet {
                     path: path.clone(),
@@ -848,6 +947,79 @@ impl<R: Record> TableState<R> {
         }
         Ok(())
     }
+}
+
+/// Work for the writer thread: building and writing one Parquet file.
+type WriteJob = Box<dyn FnOnce() -> Result<()> + Send>;
+
+/// A thread that writes Parquet files while the rows that follow are validated. At most one
+/// job waits while another runs, which bounds the memory held by pending files.
+struct Writer {
+    jobs: Option<std::sync::mpsc::SyncSender<WriteJob>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl Writer {
+    fn start() -> Self {
+        let (jobs, incoming) = std::sync::mpsc::sync_channel::<WriteJob>(1);
+        let thread = std::thread::spawn(move || {
+            for job in incoming {
+                job()?;
+            }
+            Ok(())
+        });
+        Writer {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        }
+    }
+
+    /// Queues a job; fails with the writer's error if an earlier job failed.
+    fn submit(&mut self, job: WriteJob) -> Result<()> {
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(job).is_ok());
+        if sent {
+            return Ok(());
+        }
+        self.drain()
+    }
+
+    /// Waits until every queued job is done, then starts afresh.
+    fn drain(&mut self) -> Result<()> {
+        self.jobs = None;
+        let outcome = match self.thread.take() {
+            Some(thread) => thread.join().unwrap_or_else(|_| {
+                Err(Error::io(
+                    Path::new("<parquet writer>"),
+                    std::io::Error::other("the writer thread panicked"),
+                ))
+            }),
+            None => Ok(()),
+        };
+        *self = Writer::start();
+        outcome
+    }
+}
+
+/// Rows in their order inside a file: by service, then time, then arrival (so the order is
+/// the same on every run).
+fn sorted<R: Record>(rows: &[(u128, R)]) -> Vec<&(u128, R)> {
+    let mut services: Vec<&str> = rows.iter().map(|(_, r)| r.sort_key().0).collect();
+    services.sort_unstable();
+    services.dedup();
+    let mut keys: Vec<(u32, i64, u32)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (_, r))| {
+            let (service, time) = r.sort_key();
+            let rank = services.binary_search(&service).unwrap_or(0) as u32;
+            (rank, time, i as u32)
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.iter().map(|(_, _, i)| &rows[*i as usize]).collect()
 }
 
 /// The year of a `…/year=2017/part.parquet` path (0 if absent).
