@@ -25,7 +25,7 @@ pub trait Record: Clone + Send + 'static {
     /// most row groups.
     fn sort_key(&self) -> (&str, i64);
     /// The frame of `rows` (each with its fingerprint) with the table's columns.
-    fn frame(rows: &[&(u128, Self)]) -> PolarsResult<DataFrame>;
+    fn frame(rows: &[(u128, &Self)]) -> PolarsResult<DataFrame>;
 }
 
 /// A fingerprint as stored in `record_fingerprint`: its low 64 bits, as a signed integer
@@ -61,9 +61,9 @@ impl Record for ServiceRequest {
     fn sort_key(&self) -> (&str, i64) {
         (&self.service, self.submitted_at.timestamp_micros())
     }
-    fn frame(rows: &[&(u128, Self)]) -> PolarsResult<DataFrame> {
+    fn frame(rows: &[(u128, &Self)]) -> PolarsResult<DataFrame> {
         let fingerprints: Vec<i64> = rows.iter().map(|(fp, _)| stored_fingerprint(*fp)).collect();
-        let rows: Vec<&Self> = rows.iter().map(|(_, r)| r).collect();
+        let rows: Vec<&Self> = rows.iter().map(|(_, r)| *r).collect();
         let c = REQUEST_COLUMNS;
         let columns = vec![
             text(c[0], rows.iter().map(|r| Some(r.request_id.as_str()))),
@@ -121,9 +121,9 @@ impl Record for SurveyResponse {
     fn sort_key(&self) -> (&str, i64) {
         (&self.service, self.responded_at.timestamp_micros())
     }
-    fn frame(rows: &[&(u128, Self)]) -> PolarsResult<DataFrame> {
+    fn frame(rows: &[(u128, &Self)]) -> PolarsResult<DataFrame> {
         let fingerprints: Vec<i64> = rows.iter().map(|(fp, _)| stored_fingerprint(*fp)).collect();
-        let rows: Vec<&Self> = rows.iter().map(|(_, r)| r).collect();
+        let rows: Vec<&Self> = rows.iter().map(|(_, r)| *r).collect();
         let c = SURVEY_COLUMNS;
         let columns = vec![
             text(c[0], rows.iter().map(|r| Some(r.response_id.as_str()))),

@@ -19,6 +19,7 @@ pub mod sample;
 pub mod schema;
 pub mod source;
 pub mod validate;
+pub mod versions;
 pub mod warehouse;
 
 pub use error::{Error, Result};

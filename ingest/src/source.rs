@@ -28,8 +28,6 @@ pub struct Row<'a> {
     pub line: u64,
     /// Values of the canonical columns (`kind.columns()` order); `None` when absent.
     pub values: &'a [Option<&'a str>],
-    /// Byte range of the row's text in its block.
-    pub span: std::ops::Range<usize>,
     raw: RawText<'a>,
     citizen: Option<&'a str>,
 }
@@ -106,25 +104,6 @@ impl RowShape {
         }
     }
 
-    /// The masked text of the row at `span` of `block` (for refusals decided after the block's
-    /// rows were released).
-    pub fn masked(&self, block: &Block, span: std::ops::Range<usize>, line: u64) -> String {
-        let one = Block {
-            bytes: block.bytes.get(span).unwrap_or_default().to_vec(),
-            first_line: line,
-        };
-        let mut masked = None;
-        let _ = self.rows(&one, |row| {
-            if masked.is_none() {
-                masked = Some(match row {
-                    Ok(row) => row.masked(),
-                    Err(broken) => broken.masked,
-                });
-            }
-        });
-        masked.unwrap_or_default()
-    }
-
     fn csv_rows(
         &self,
         block: &Block,
@@ -161,7 +140,6 @@ impl RowShape {
             lines_before += count_lines(&block.bytes[counted..start]);
             counted = start;
             let line = block.first_line + lines_before;
-            let span = start..reader.position().byte() as usize;
             if record.iter().all(|f| f.trim_ascii().is_empty()) {
                 continue;
             }
@@ -226,7 +204,6 @@ impl RowShape {
             each(Ok(Row {
                 line,
                 values: &values[..slots],
-                span,
                 raw: RawText::Fields(&record, self.delimiter),
                 citizen,
             }));
@@ -239,11 +216,8 @@ impl RowShape {
         each: &mut impl FnMut(std::result::Result<Row<'_>, BrokenRow>),
     ) {
         let mut slots: HashMap<String, Option<usize>> = HashMap::new();
-        let mut offset = 0usize;
         let lines = block.bytes.split_inclusive(|b| *b == b'\n');
         for (at, raw) in (block.first_line..).zip(lines) {
-            let span = offset..offset + raw.len();
-            offset += raw.len();
             let text = String::from_utf8_lossy(raw);
             let text = text.trim_end_matches('\n');
             if text.trim().is_empty() {
@@ -277,7 +251,6 @@ impl RowShape {
             each(Ok(Row {
                 line: at,
                 values: &values,
-                span,
                 raw: RawText::Line(text),
                 citizen,
             }));

@@ -25,8 +25,10 @@ use crate::profile::Profile;
 use crate::pseudonym::Pseudonymiser;
 use crate::source::{Block, LogReader, RowShape};
 use crate::validate::{FieldParser, Rejection, ServiceRequest, SurveyResponse};
+use crate::versions::{KeyFilter, Resolution, STORED, Version, VersionLog, resolve};
 use rayon::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
+use std::sync::{Arc, Mutex};
 
 /// Rows kept in memory per table before they are written out.
 const FLUSH_ROWS: usize = 250_000;
@@ -133,8 +135,15 @@ pub fn ingest(
         quarantine_files: 0,
         writer: Writer::start(),
     };
-    let mut requests = TableState::<ServiceRequest>::load(&ctx)?;
-    let mut surveys = TableState::<SurveyResponse>::load(&ctx)?;
+    // Every file is read once up front: its hash (files already ingested are skipped) and
+    // its number of lines (to size what follows).
+    let scans = files
+        .iter()
+        .map(|path| scan_file(path))
+        .collect::<Result<Vec<_>>>()?;
+    let expected_total: u64 = scans.iter().map(|s| s.lines).sum();
+    let mut requests = TableState::<ServiceRequest>::load(&ctx, expected_total)?;
+    let mut surveys = TableState::<SurveyResponse>::load(&ctx, expected_total)?;
     let mut ingested: Vec<IngestedFile> = previous
         .as_ref()
         .map(|r| r.ingested.clone())
@@ -144,23 +153,28 @@ pub fn ingest(
         ..IngestSummary::default()
     };
     let mut rows_so_far = 0u64;
+    // What is needed to read a file again, for the text of conflicting rows.
+    let mut kinds: Vec<Option<LogKind>> = Vec::new();
 
-    for (file_index, path) in files.iter().enumerate() {
-        let scan = scan_file(path)?;
+    for (file_index, (path, scan)) in files.iter().zip(&scans).enumerate() {
         let source = path.display().to_string();
-        if let Some(earlier) = ingested.iter().find(|f| f.sha256 == scan.sha256) {
+        let earlier = ingested
+            .iter()
+            .find(|f| f.sha256 == scan.sha256)
+            .map(|f| (f.commit, f.path.clone()));
+        if let Some((earlier_commit, earlier_path)) = earlier {
             summary.files.push(FileSummary {
                 path: source,
                 sha256: scan.sha256.clone(),
                 skipped: Some(format!(
-                    "already ingested in commit {} (as {})",
-                    earlier.commit, earlier.path
+                    "already ingested in commit {earlier_commit} (as {earlier_path})"
                 )),
                 ..FileSummary::default()
             });
+            kinds.push(None);
             continue;
         }
-        let mut reader = LogReader::open(path, &scan, &options.profile, options.kind)?;
+        let reader = LogReader::open(path, scan, &options.profile, options.kind)?;
         if !reader.columns.unknown.is_empty() {
             let message = format!(
                 "{source}: ignored column(s) not in the {} format: {}",
@@ -183,117 +197,47 @@ pub fn ingest(
             dialect: describe(&reader),
             ..FileSummary::default()
         };
-        let kind = reader.kind;
-        let shape = reader.shape().clone();
-        // Sized once: growing a table of millions of entries costs more than the reading.
+        kinds.push(Some(reader.kind));
         let expected = usize::try_from(scan.lines).unwrap_or(0);
-        match kind {
-            LogKind::Requests => requests.index.reserve(expected),
-            LogKind::Surveys => surveys.index.reserve(expected),
-        }
         requests.expected = expected;
         surveys.expected = expected;
-        let mut services: FxHashSet<String> = FxHashSet::default();
-        // Three stages run at once: a reader thread cuts the file into blocks of whole
-        // records; a validator thread splits and validates groups of blocks in parallel; this
-        // thread applies the duplicate/update rules in file order and hands full buffers to
-        // the writer thread.
-        std::thread::scope(|scope| -> Result<()> {
-            let (blocks, incoming_blocks) = std::sync::mpsc::sync_channel::<Result<Block>>(4);
-            scope.spawn(move || {
-                while let Some(block) = reader.next_block() {
-                    let failed = block.is_err();
-                    if blocks.send(block).is_err() || failed {
-                        return;
+        let mut services = read_rows(
+            reader,
+            &parser,
+            |row: Checked, ctx: &mut Commit| -> Result<()> {
+                file.rows_read += 1;
+                rows_so_far += 1;
+                if rows_so_far.is_multiple_of(PROGRESS_EVERY)
+                    && let Some(progress) = options.progress
+                {
+                    progress(rows_so_far);
+                }
+                match row {
+                    Checked::Quarantined {
+                        line,
+                        rejection,
+                        masked,
+                    } => {
+                        ctx.quarantine(&source, line, rejection, masked)?;
+                        file.rows_quarantined += 1;
+                    }
+                    // Accepted for now: duplicates, conflicts and updates are settled at the end.
+                    Checked::Request(row) => {
+                        requests.offer(ctx, row, file_index as u32)?;
+                        file.rows_accepted += 1;
+                    }
+                    Checked::Survey(row) => {
+                        surveys.offer(ctx, row, file_index as u32)?;
+                        file.rows_accepted += 1;
                     }
                 }
-            });
-            let (checked, incoming) =
-                std::sync::mpsc::sync_channel::<Result<(Block, Vec<Checked>)>>(2);
-            let (shape_ref, parser_ref) = (&shape, &parser);
-            scope.spawn(move || {
-                let group_size = rayon::current_num_threads().max(1);
-                loop {
-                    let group: Vec<Result<Block>> =
-                        incoming_blocks.iter().take(group_size).collect();
-                    if group.is_empty() {
-                        return;
-                    }
-                    let results: Vec<Result<(Block, Vec<Checked>)>> = group
-                        .into_par_iter()
-                        .map(|block| {
-                            let block = block?;
-                            let rows = check_block(shape_ref, &block, kind, parser_ref)?;
-                            Ok((block, rows))
-                        })
-                        .collect();
-                    for result in results {
-                        let failed = result.is_err();
-                        if checked.send(result).is_err() || failed {
-                            return;
-                        }
-                    }
-                }
-            });
-            for item in incoming {
-                let (block, rows) = item?;
-                for row in rows {
-                    file.rows_read += 1;
-                    rows_so_far += 1;
-                    if rows_so_far.is_multiple_of(PROGRESS_EVERY)
-                        && let Some(progress) = options.progress
-                    {
-                        progress(rows_so_far);
-                    }
-                    let (outcome, line, span) = match row {
-                        Checked::Quarantined {
-                            line,
-                            rejection,
-                            masked,
-                        } => {
-                            ctx.quarantine(&source, line, rejection, masked)?;
-                            file.rows_quarantined += 1;
-                            continue;
-                        }
-                        Checked::Request(row) => {
-                            note_service(&mut services, &row.record.service);
-                            let (line, span) = (row.line, row.span.clone());
-                            (
-                                requests.offer(&mut ctx, row, file_index as u32)?,
-                                line,
-                                span,
-                            )
-                        }
-                        Checked::Survey(row) => {
-                            note_service(&mut services, &row.record.service);
-                            let (line, span) = (row.line, row.span.clone());
-                            (surveys.offer(&mut ctx, row, file_index as u32)?, line, span)
-                        }
-                    };
-                    match outcome {
-                        Outcome::Accepted { updated } => {
-                            file.rows_accepted += 1;
-                            file.rows_updated += u64::from(updated);
-                        }
-                        Outcome::Duplicate => file.rows_duplicate += 1,
-                        Outcome::Refused(rejection) => {
-                            let masked = shape.masked(&block, span, line);
-                            ctx.quarantine(&source, line, rejection, masked)?;
-                            file.rows_quarantined += 1;
-                        }
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        summary.services.extend(services);
-        summary.rows_read += file.rows_read;
-        summary.rows_accepted += file.rows_accepted;
-        summary.rows_quarantined += file.rows_quarantined;
-        summary.rows_duplicate += file.rows_duplicate;
-        summary.rows_updated += file.rows_updated;
+                Ok(())
+            },
+            &mut ctx,
+        )?;
+        summary.services.append(&mut services);
         ingested.push(IngestedFile {
-            sha256: scan.sha256,
+            sha256: scan.sha256.clone(),
             path: source,
             commit,
         });
@@ -305,6 +249,56 @@ pub fn ingest(
         let _ = std::fs::remove_dir_all(&staging);
         summary.commit = base;
         return Ok(summary);
+    }
+
+    let outcomes = [
+        (ServiceRequest::ID_COLUMN, requests.finish(&mut ctx)?),
+        (SurveyResponse::ID_COLUMN, surveys.finish(&mut ctx)?),
+    ];
+    let versions = staging.join(VERSIONS_DIR);
+    if versions.exists() {
+        std::fs::remove_dir_all(&versions).map_err(|e| Error::io(&versions, e))?;
+    }
+    for (id_column, resolution) in &outcomes {
+        for (source, n) in &resolution.duplicates {
+            let file = &mut summary.files[*source as usize];
+            file.rows_accepted -= n;
+            file.rows_duplicate += n;
+        }
+        for (source, n) in &resolution.updates {
+            summary.files[*source as usize].rows_updated += n;
+        }
+        let mut by_source: BTreeMap<u32, BTreeMap<u64, u32>> = BTreeMap::new();
+        for conflict in &resolution.conflicts {
+            by_source
+                .entry(conflict.source)
+                .or_default()
+                .insert(u64::from(conflict.line), conflict.first_line);
+        }
+        for (source, lines) in by_source {
+            let index = source as usize;
+            let file = &mut summary.files[index];
+            file.rows_accepted -= lines.len() as u64;
+            file.rows_quarantined += lines.len() as u64;
+            let rows = conflicting_rows(
+                &files[index],
+                &scans[index],
+                options,
+                kinds[index],
+                &lines,
+                id_column,
+            )?;
+            for (line, rejection, masked) in rows {
+                ctx.quarantine(&files[index].display().to_string(), line, rejection, masked)?;
+            }
+        }
+    }
+    for file in &summary.files {
+        summary.rows_read += file.rows_read;
+        summary.rows_accepted += file.rows_accepted;
+        summary.rows_quarantined += file.rows_quarantined;
+        summary.rows_duplicate += file.rows_duplicate;
+        summary.rows_updated += file.rows_updated;
     }
     if options.fail_on_quarantine && summary.rows_quarantined > 0 {
         let _ = std::fs::remove_dir_all(&staging);
@@ -318,8 +312,6 @@ pub fn ingest(
         });
     }
 
-    requests.finish(&mut ctx)?;
-    surveys.finish(&mut ctx)?;
     ctx.flush_quarantine()?;
     let replaced: HashSet<PathBuf> = requests
         .replaced
@@ -332,6 +324,107 @@ pub fn ingest(
     summary.committed = true;
     publish(layout, &staging, "ingest", summary.clone(), ingested)?;
     Ok(summary)
+}
+
+/// Reads a file through the pipeline and calls `each` with every row, validated, in file
+/// order. Returns the service codes seen.
+///
+/// Three stages run at once: a reader thread cuts the file into blocks of whole records; a
+/// validator thread splits and validates groups of blocks in parallel; the calling thread
+/// takes the rows in file order (and hands full buffers to the writer thread).
+fn read_rows(
+    mut reader: LogReader,
+    parser: &FieldParser,
+    mut each: impl FnMut(Checked, &mut Commit) -> Result<()>,
+    ctx: &mut Commit,
+) -> Result<std::collections::BTreeSet<String>> {
+    let kind = reader.kind;
+    let shape = reader.shape().clone();
+    let mut services: FxHashSet<String> = FxHashSet::default();
+    std::thread::scope(|scope| -> Result<()> {
+        let (blocks, incoming_blocks) = std::sync::mpsc::sync_channel::<Result<Block>>(4);
+        scope.spawn(move || {
+            while let Some(block) = reader.next_block() {
+                let failed = block.is_err();
+                if blocks.send(block).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let (checked, incoming) = std::sync::mpsc::sync_channel::<Result<Vec<Checked>>>(2);
+        let shape = &shape;
+        scope.spawn(move || {
+            let group_size = rayon::current_num_threads().max(1);
+            loop {
+                let group: Vec<Result<Block>> = incoming_blocks.iter().take(group_size).collect();
+                if group.is_empty() {
+                    return;
+                }
+                let results: Vec<Result<Vec<Checked>>> = group
+                    .into_par_iter()
+                    .map(|block| check_block(shape, &block?, kind, parser))
+                    .collect();
+                for result in results {
+                    let failed = result.is_err();
+                    if checked.send(result).is_err() || failed {
+                        return;
+                    }
+                }
+            }
+        });
+        for rows in incoming {
+            for row in rows? {
+                match &row {
+                    Checked::Request(valid) => note_service(&mut services, &valid.record.service),
+                    Checked::Survey(valid) => note_service(&mut services, &valid.record.service),
+                    Checked::Quarantined { .. } => {}
+                }
+                each(row, ctx)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(services.into_iter().collect())
+}
+
+/// Reads `path` again for the rows at `lines` (line → line of the version they conflict
+/// with): each with its refusal and masked text.
+fn conflicting_rows(
+    path: &Path,
+    scan: &crate::dialect::FileScan,
+    options: &IngestOptions<'_>,
+    kind: Option<LogKind>,
+    lines: &BTreeMap<u64, u32>,
+    id_column: &str,
+) -> Result<Vec<(u64, Rejection, String)>> {
+    let mut reader = LogReader::open(path, scan, &options.profile, kind.or(options.kind))?;
+    let shape = reader.shape().clone();
+    let id_slot = reader.kind.columns().iter().position(|c| *c == id_column);
+    let mut found = Vec::new();
+    while let Some(block) = reader.next_block() {
+        let block = block?;
+        shape.rows(&block, |row| {
+            let Ok(row) = row else { return };
+            let Some(first_line) = lines.get(&row.line) else {
+                return;
+            };
+            let id = id_slot
+                .and_then(|slot| row.values.get(slot).copied().flatten())
+                .unwrap_or("")
+                .trim();
+            found.push((
+                row.line,
+                Rejection::new(
+                    id_column,
+                    format!(
+                        "conflict: `{id}` appears at line {first_line} of this file with different content"
+                    ),
+                ),
+                row.masked(),
+            ));
+        })?;
+    }
+    Ok(found)
 }
 
 /// Makes a complete staged snapshot the snapshot of `summary.commit`, then writes the commit
@@ -507,8 +600,6 @@ fn describe(reader: &LogReader) -> String {
 /// A valid record with what the sequential stage needs, computed in parallel.
 struct Valid<R> {
     line: u64,
-    /// Where the row's text is in its block (for a refusal decided later).
-    span: std::ops::Range<usize>,
     /// Hash of the record's id.
     key: u128,
     fingerprint: u128,
@@ -551,7 +642,6 @@ fn check_block(
             LogKind::Requests => parser.request(row.values).map(|record| {
                 Checked::Request(Valid {
                     line: row.line,
-                    span: row.span.clone(),
                     key: id_key(record.id()),
                     fingerprint: record.fingerprint(),
                     record,
@@ -560,7 +650,6 @@ fn check_block(
             LogKind::Surveys => parser.survey(row.values).map(|record| {
                 Checked::Survey(Valid {
                     line: row.line,
-                    span: row.span.clone(),
                     key: id_key(record.id()),
                     fingerprint: record.fingerprint(),
                     record,
@@ -580,33 +669,6 @@ fn note_service(services: &mut FxHashSet<String>, service: &str) {
     if !services.contains(service) {
         services.insert(service.to_string());
     }
-}
-
-/// What happened to one valid record.
-enum Outcome {
-    Accepted { updated: bool },
-    Duplicate,
-    Refused(Rejection),
-}
-
-/// `Entry::origin` of a record still in memory.
-const BUFFERED: u32 = u32::MAX;
-/// `Entry::seen_file` of a record stored by an earlier commit.
-const NOT_SEEN: u32 = u32::MAX;
-
-/// What the index keeps per record: 24 bytes, so that tens of millions of ids fit in memory.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    /// The low 64 bits of the record's fingerprint (a collision between two versions of the
-    /// same id has probability 2⁻⁶⁴).
-    fingerprint: u64,
-    /// The file that holds the current version (index into `TableState::files`), or
-    /// [`BUFFERED`].
-    origin: u32,
-    /// The input file of this ingest where the record was first seen, or [`NOT_SEEN`].
-    seen_file: u32,
-    /// Its line there (saturating), for conflict messages.
-    seen_line: u32,
 }
 
 fn id_key(id: &str) -> u128 {
@@ -682,191 +744,126 @@ impl Commit {
     }
 }
 
+/// A valid row waiting to be written, with its version's identity.
+struct Pending<R> {
+    key: u128,
+    fingerprint: u128,
+    source: u32,
+    line: u32,
+    record: R,
+}
+
 /// The state of one data table during an ingest.
 struct TableState<R: Record> {
-    index: FxHashMap<u128, Entry>,
-    /// Files that hold current versions: previous-snapshot files, then files written now.
+    /// Data files that may hold current versions: previous-snapshot files first (the first
+    /// `stored` of them), then files written now.
     files: Vec<PathBuf>,
-    /// Rows waiting to be written, by year, each with its fingerprint (computed once).
-    buffers: BTreeMap<i32, Vec<(u128, R)>>,
+    stored: usize,
+    /// Rows waiting to be written, by year.
+    buffers: BTreeMap<i32, Vec<Pending<R>>>,
     buffered: usize,
     /// Rows expected from the file being read (to size buffers).
     expected: usize,
-    /// Fingerprints of buffered rows superseded by a later version in this ingest.
-    dropped: FxHashSet<u64>,
-    /// Superseded versions still in memory, bound for the history table.
-    history: Vec<(u128, R)>,
-    /// File index → ids of rows to move out of that file into the history table.
-    rewrites: BTreeMap<u32, HashSet<String>>,
+    /// Rows expected in the whole ingest (to size the filter and the log).
+    expected_total: u64,
+    /// Ids of this ingest's rows, and the log of their versions; created with the first row.
+    filter: Option<KeyFilter>,
+    log: Option<Arc<Mutex<VersionLog>>>,
     /// Previous-snapshot files that this commit replaces.
     replaced: HashSet<PathBuf>,
     written: u32,
 }
 
 impl<R: Record> TableState<R> {
-    /// Reads the ids and fingerprints of the table's current versions.
-    fn load(ctx: &Commit) -> Result<Self> {
-        let mut state = TableState {
-            index: FxHashMap::default(),
-            files: Vec::new(),
+    /// Lists the table's files in the previous snapshot.
+    fn load(ctx: &Commit, expected_total: u64) -> Result<Self> {
+        let files = match &ctx.base_snapshot {
+            Some(base) => parquet_files(&base.join(R::TABLE.name()))?,
+            None => Vec::new(),
+        };
+        Ok(TableState {
+            stored: files.len(),
+            files,
             buffers: BTreeMap::new(),
             buffered: 0,
             expected: 0,
-            dropped: FxHashSet::default(),
-            history: Vec::new(),
-            rewrites: BTreeMap::new(),
+            expected_total,
+            filter: None,
+            log: None,
             replaced: HashSet::new(),
             written: 0,
-        };
-        let Some(base) = &ctx.base_snapshot else {
-            return Ok(state);
-        };
-        for path in parquet_files(&base.join(R::TABLE.name()))? {
-            let file_index = state.files.len() as u32;
-            let parquet_error = |source| Error::Parquet {
-                path: path.clone(),
-                source,
-            };
-            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-            let df = ParquetReader::new(file)
-                .with_columns(Some(vec![
-                    R::ID_COLUMN.to_string(),
-                    "record_fingerprint".to_string(),
-                ]))
-                .finish()
-                .map_err(parquet_error)?;
-            let ids = df
-                .column(R::ID_COLUMN)
-                .and_then(|c| c.str())
-                .map_err(parquet_error)?;
-            let prints: Vec<Option<u64>> = match df
-                .column("record_fingerprint")
-                .map_err(parquet_error)?
-                .as_materialized_series()
-            {
-                c if c.dtype() == &DataType::Int64 => c
-                    .i64()
-                    .map_err(parquet_error)?
-                    .iter()
-                    .map(|v| v.map(|v| v as u64))
-                    .collect(),
-                // Warehouses written before fingerprints were stored as integers.
-                c => c
-                    .str()
-                    .map_err(parquet_error)?
-                    .iter()
-                    .map(|v| v.and_then(|v| u128::from_str_radix(v, 16).ok().map(|f| f as u64)))
-                    .collect(),
-            };
-            for (id, print) in ids.iter().zip(prints) {
-                if let (Some(id), Some(print)) = (id, print) {
-                    state.index.insert(
-                        id_key(id),
-                        Entry {
-                            fingerprint: print,
-                            origin: file_index,
-                            seen_file: NOT_SEEN,
-                            seen_line: 0,
-                        },
-                    );
-                }
-            }
-            state.files.push(path);
-        }
-        Ok(state)
+        })
     }
 
-    /// Applies the duplicate and update rules to a valid record.
-    fn offer(&mut self, ctx: &mut Commit, valid: Valid<R>, file: u32) -> Result<Outcome> {
-        let Valid {
-            line,
-            key,
-            fingerprint: full_fingerprint,
-            record,
-            ..
-        } = valid;
-        let fingerprint = full_fingerprint as u64;
-        let mut updated = false;
-        if let Some(entry) = self.index.get(&key).copied() {
-            if entry.fingerprint == fingerprint {
-                return Ok(Outcome::Duplicate);
-            }
-            if entry.seen_file == file {
-                return Ok(Outcome::Refused(Rejection::new(
-                    R::ID_COLUMN,
-                    format!(
-                        "conflict: `{}` appears at line {} of this file with different content",
-                        record.id(),
-                        entry.seen_line
-                    ),
-                )));
-            }
-            // A later export of the same record: the earlier version moves to history.
-            if entry.origin == BUFFERED {
-                self.dropped.insert(entry.fingerprint);
-            } else {
-                self.rewrites
-                    .entry(entry.origin)
-                    .or_default()
-                    .insert(record.id().to_string());
-            }
-            updated = true;
+    /// Takes a valid row; whether it is new, a duplicate, a conflict or an update is decided
+    /// once every row has been read (see [`crate::versions`]).
+    fn offer(&mut self, ctx: &mut Commit, valid: Valid<R>, source: u32) -> Result<()> {
+        if self.log.is_none() {
+            let dir = ctx.staging.join(VERSIONS_DIR).join(R::TABLE.name());
+            self.log = Some(Arc::new(Mutex::new(VersionLog::create(
+                &dir,
+                self.expected_total,
+            )?)));
+            self.filter = Some(KeyFilter::with_capacity(self.expected_total));
         }
-        self.index.insert(
-            key,
-            Entry {
-                fingerprint,
-                origin: BUFFERED,
-                seen_file: file,
-                seen_line: u32::try_from(line).unwrap_or(u32::MAX),
-            },
-        );
+        if let Some(filter) = &mut self.filter {
+            filter.insert(valid.key);
+        }
         let capacity = self.expected.clamp(1, FLUSH_ROWS);
+        let year = valid.record.year();
         self.buffers
-            .entry(record.year())
+            .entry(year)
             .or_insert_with(|| Vec::with_capacity(capacity))
-            .push((full_fingerprint, record));
+            .push(Pending {
+                key: valid.key,
+                fingerprint: valid.fingerprint,
+                source,
+                line: u32::try_from(valid.line).unwrap_or(u32::MAX),
+                record: valid.record,
+            });
         self.buffered += 1;
         if self.buffered >= FLUSH_ROWS {
             self.flush(ctx)?;
         }
-        Ok(Outcome::Accepted { updated })
+        Ok(())
     }
 
     /// Hands every buffered row to the writer, bound for new files of the staged snapshot.
     fn flush(&mut self, ctx: &mut Commit) -> Result<()> {
         let buffers = std::mem::take(&mut self.buffers);
         self.buffered = 0;
-        for (year, mut rows) in buffers {
-            if !self.dropped.is_empty() {
-                let (gone, kept): (Vec<_>, Vec<_>) = rows
-                    .into_iter()
-                    .partition(|(fp, _)| self.dropped.contains(&(*fp as u64)));
-                for (fp, _) in &gone {
-                    self.dropped.remove(&(*fp as u64));
-                }
-                self.history.extend(gone);
-                rows = kept;
-            }
+        let Some(log) = self.log.clone() else {
+            return Ok(());
+        };
+        for (year, rows) in buffers {
             if rows.is_empty() {
                 continue;
             }
             let path = self.new_file(ctx, R::TABLE, year);
             let file_index = self.files.len() as u32;
             self.files.push(path.clone());
-            for (fp, r) in &rows {
-                if let Some(entry) = self.index.get_mut(&id_key(r.id()))
-                    && entry.fingerprint == *fp as u64
-                {
-                    entry.origin = file_index;
-                }
-            }
+            let log = Arc::clone(&log);
             ctx.writer.submit(Box::new(move || {
-                let mut df = R::frame(&sorted(&rows)).map_err(|source| Error::Parquet {
+                let order = sorted(&rows);
+                let frame_rows: Vec<(u128, &R)> =
+                    order.iter().map(|p| (p.fingerprint, &p.record)).collect();
+                let mut df = R::frame(&frame_rows).map_err(|source| Error::Parquet {
                     path: path.clone(),
                     source,
                 })?;
-                write_parquet(&mut df, &path)
+                write_parquet(&mut df, &path)?;
+                let mut log = log.lock().map_err(|_| poisoned(&path))?;
+                for (row, p) in order.iter().enumerate() {
+                    log.append(&Version {
+                        key: p.key,
+                        fingerprint: p.fingerprint as u64,
+                        source: p.source,
+                        line: p.line,
+                        file: file_index,
+                        row: row as u32,
+                    })?;
+                }
+                Ok(())
             }))?;
         }
         Ok(())
@@ -883,71 +880,156 @@ impl<R: Record> TableState<R> {
             ))
     }
 
-    /// Flushes the buffers, then moves superseded versions out of their files.
-    fn finish(&mut self, ctx: &mut Commit) -> Result<()> {
+    /// Writes what is buffered, decides which versions are current, and rewrites the files
+    /// that hold duplicates, conflicts or superseded versions.
+    fn finish(&mut self, ctx: &mut Commit) -> Result<Resolution> {
         self.flush(ctx)?;
-        // The files to rewrite may be among those just handed to the writer.
         ctx.writer.drain()?;
-        let history = std::mem::take(&mut self.history);
-        let mut by_year: BTreeMap<i32, Vec<(u128, R)>> = BTreeMap::new();
-        for row in history {
-            by_year.entry(row.1.year()).or_default().push(row);
+        let Some(log) = self.log.take() else {
+            return Ok(Resolution::default());
+        };
+        let mut log = Arc::try_unwrap(log)
+            .map_err(|_| poisoned(&ctx.staging))?
+            .into_inner()
+            .map_err(|_| poisoned(&ctx.staging))?;
+        if let Some(filter) = self.filter.take() {
+            self.log_stored_versions(&filter, &mut log)?;
         }
-        for (year, rows) in by_year {
-            let path = self.new_file(ctx, R::HISTORY, year);
-            let mut df = R::frame(&rows.iter().collect::<Vec<_>>())
-                .and_then(|df| with_superseded(df, ctx.commit))
-                .map_err(|source| Error::Parquet {
-                    path: path.clone(),
-                    source,
-                })?;
-            write_parquet(&mut df, &path)?;
+        let buckets = log.finish()?;
+        let resolution = resolve(&buckets)?;
+        for bucket in &buckets {
+            let _ = std::fs::remove_file(bucket);
         }
-        let rewrites = std::mem::take(&mut self.rewrites);
-        for (index, ids) in rewrites {
-            let path = self.files[index as usize].clone();
-            self.move_to_history(ctx, &path, &ids)?;
+        let touched: std::collections::BTreeSet<u32> = resolution
+            .remove
+            .keys()
+            .chain(resolution.supersede.keys())
+            .copied()
+            .collect();
+        let empty = Vec::new();
+        for file in touched {
+            let remove = resolution.remove.get(&file).unwrap_or(&empty);
+            let supersede = resolution.supersede.get(&file).unwrap_or(&empty);
+            self.split_file(ctx, file, remove, supersede)?;
+        }
+        Ok(resolution)
+    }
+
+    /// Appends the versions of stored rows whose id may be among this ingest's.
+    fn log_stored_versions(&self, filter: &KeyFilter, log: &mut VersionLog) -> Result<()> {
+        for (file_index, path) in self.files[..self.stored].iter().enumerate() {
+            let parquet_error = |source| Error::Parquet {
+                path: path.clone(),
+                source,
+            };
+            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            let df = ParquetReader::new(file)
+                .with_columns(Some(vec![
+                    R::ID_COLUMN.to_string(),
+                    "record_fingerprint".to_string(),
+                ]))
+                .finish()
+                .map_err(parquet_error)?;
+            let ids = df
+                .column(R::ID_COLUMN)
+                .and_then(|c| c.str())
+                .map_err(parquet_error)?;
+            let prints = stored_fingerprints(&df).map_err(parquet_error)?;
+            for (row, (id, print)) in ids.iter().zip(prints).enumerate() {
+                let (Some(id), Some(fingerprint)) = (id, print) else {
+                    continue;
+                };
+                let key = id_key(id);
+                if filter.may_contain(key) {
+                    log.append(&Version {
+                        key,
+                        fingerprint,
+                        source: STORED,
+                        line: 0,
+                        file: file_index as u32,
+                        row: row as u32,
+                    })?;
+                }
+            }
         }
         Ok(())
     }
 
-    /// Splits `path` into the rows that stay and the superseded rows, which go to history.
-    fn move_to_history(&mut self, ctx: &Commit, path: &Path, ids: &HashSet<String>) -> Result<()> {
+    /// Rewrites data file `file` without the rows in `remove`, moving the rows in `supersede`
+    /// to the history table.
+    fn split_file(
+        &mut self,
+        ctx: &Commit,
+        file: u32,
+        remove: &[u32],
+        supersede: &[u32],
+    ) -> Result<()> {
+        let path = self.files[file as usize].clone();
         let parquet_error = |source| Error::Parquet {
-            path: path.to_path_buf(),
+            path: path.clone(),
             source,
         };
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let df = ParquetReader::new(file).finish().map_err(parquet_error)?;
-        let id_column = df
-            .column(R::ID_COLUMN)
-            .and_then(|c| c.str())
-            .map_err(parquet_error)?;
-        let superseded: BooleanChunked = id_column
-            .iter()
-            .map(|id| Some(id.is_some_and(|id| ids.contains(id))))
-            .collect();
-        let mut keep = df.filter(&!&superseded).map_err(parquet_error)?;
-        let gone = df.filter(&superseded).map_err(parquet_error)?;
-        let year = partition_year(path);
-        if gone.height() > 0 {
+        let reader = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let df = ParquetReader::new(reader).finish().map_err(parquet_error)?;
+        let height = df.height();
+        let mut keep = vec![true; height];
+        let mut gone = vec![false; height];
+        for row in remove {
+            if let Some(k) = keep.get_mut(*row as usize) {
+                *k = false;
+            }
+        }
+        for row in supersede {
+            if let (Some(k), Some(g)) = (keep.get_mut(*row as usize), gone.get_mut(*row as usize)) {
+                *k = false;
+                *g = true;
+            }
+        }
+        let keep_mask = BooleanChunked::from_slice("keep".into(), &keep);
+        let gone_mask = BooleanChunked::from_slice("gone".into(), &gone);
+        let mut kept = df.filter(&keep_mask).map_err(parquet_error)?;
+        let superseded = df.filter(&gone_mask).map_err(parquet_error)?;
+        let year = partition_year(&path);
+        if superseded.height() > 0 {
             let target = self.new_file(ctx, R::HISTORY, year);
-            let mut gone = with_superseded(gone, ctx.commit).map_err(parquet_error)?;
-            write_parquet(&mut gone, &target)?;
+            let mut superseded = with_superseded(superseded, ctx.commit).map_err(parquet_error)?;
+            write_parquet(&mut superseded, &target)?;
         }
-        let in_staging = path.starts_with(&ctx.staging);
-        if in_staging {
-            std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+        if path.starts_with(&ctx.staging) {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         } else {
-            self.replaced.insert(path.to_path_buf());
+            self.replaced.insert(path.clone());
         }
-        if keep.height() > 0 {
+        if kept.height() > 0 {
             let target = self.new_file(ctx, R::TABLE, year);
-            write_parquet(&mut keep, &target)?;
+            write_parquet(&mut kept, &target)?;
         }
         Ok(())
     }
 }
+
+/// The `record_fingerprint` column as stored (integers; older warehouses: hex text).
+fn stored_fingerprints(df: &DataFrame) -> PolarsResult<Vec<Option<u64>>> {
+    let column = df.column("record_fingerprint")?.as_materialized_series();
+    if column.dtype() == &DataType::Int64 {
+        return Ok(column.i64()?.iter().map(|v| v.map(|v| v as u64)).collect());
+    }
+    Ok(column
+        .str()?
+        .iter()
+        .map(|v| v.and_then(|v| u128::from_str_radix(v, 16).ok().map(|f| f as u64)))
+        .collect())
+}
+
+fn poisoned(path: &Path) -> Error {
+    Error::io(
+        path,
+        std::io::Error::other("a thread writing the warehouse failed"),
+    )
+}
+
+/// Where the version logs of an ingest are spilled, inside its staging directory.
+const VERSIONS_DIR: &str = "_versions";
 
 /// Work for the writer thread: building and writing one Parquet file.
 type WriteJob = Box<dyn FnOnce() -> Result<()> + Send>;
@@ -1005,15 +1087,15 @@ impl Writer {
 
 /// Rows in their order inside a file: by service, then time, then arrival (so the order is
 /// the same on every run).
-fn sorted<R: Record>(rows: &[(u128, R)]) -> Vec<&(u128, R)> {
-    let mut services: Vec<&str> = rows.iter().map(|(_, r)| r.sort_key().0).collect();
+fn sorted<R: Record>(rows: &[Pending<R>]) -> Vec<&Pending<R>> {
+    let mut services: Vec<&str> = rows.iter().map(|p| p.record.sort_key().0).collect();
     services.sort_unstable();
     services.dedup();
     let mut keys: Vec<(u32, i64, u32)> = rows
         .iter()
         .enumerate()
-        .map(|(i, (_, r))| {
-            let (service, time) = r.sort_key();
+        .map(|(i, p)| {
+            let (service, time) = p.record.sort_key();
             let rank = services.binary_search(&service).unwrap_or(0) as u32;
             (rank, time, i as u32)
         })

@@ -1,0 +1,357 @@
+//! Which version of each record is current: the duplicate, conflict and update rules, applied
+//! in bounded memory whatever the size of the input.
+//!
+//! While an ingest reads its files, every valid row goes straight to a new file of the staged
+//! snapshot, and its *version* (a hash of its id, its fingerprint, the input line it came from
+//! and the data file and row it went to) is appended to a [`VersionLog`]: spill files on disk,
+//! one per bucket of id hashes. A [`KeyFilter`] of the new ids then picks, among the rows
+//! already in the warehouse, those that may share an id with a new row; their versions are
+//! appended too. Each bucket is small enough to be sorted in memory, and [`resolve`] walks each
+//! id's versions in input order:
+//!
+//! - the same fingerprint as the current version: a duplicate, removed;
+//! - another fingerprint, seen earlier in the same input file: a conflict, removed and
+//!   quarantined;
+//! - another fingerprint from an earlier file or commit: an update; the earlier version moves
+//!   to the history table.
+//!
+//! Only the rows named by the [`Resolution`] are then rewritten; in the common case (no
+//! repeated ids) nothing is.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// `Version::source` of a row already in the warehouse before this ingest.
+pub const STORED: u32 = u32::MAX;
+
+/// Versions per bucket the log aims at (40 bytes each).
+const BUCKET_VERSIONS: u64 = 1 << 20;
+/// Most buckets a log spreads over.
+const MAX_BUCKETS: u64 = 256;
+/// Bits of the filter per expected id (about 1% false positives with 7 probes).
+const FILTER_BITS_PER_KEY: u64 = 10;
+const FILTER_PROBES: u64 = 7;
+
+/// One version of a record: where it came from and where it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    /// Hash of the record's id.
+    pub key: u128,
+    /// Low 64 bits of the record's fingerprint.
+    pub fingerprint: u64,
+    /// Index of the input file of this ingest, or [`STORED`].
+    pub source: u32,
+    /// Line in that input file (saturating; 0 for stored rows).
+    pub line: u32,
+    /// The data file that holds the row (an index chosen by the caller).
+    pub file: u32,
+    /// The row's position in that file.
+    pub row: u32,
+}
+
+const VERSION_BYTES: usize = 40;
+
+impl Version {
+    fn encode(&self, out: &mut [u8; VERSION_BYTES]) {
+        out[..16].copy_from_slice(&self.key.to_le_bytes());
+        out[16..24].copy_from_slice(&self.fingerprint.to_le_bytes());
+        out[24..28].copy_from_slice(&self.source.to_le_bytes());
+        out[28..32].copy_from_slice(&self.line.to_le_bytes());
+        out[32..36].copy_from_slice(&self.file.to_le_bytes());
+        out[36..40].copy_from_slice(&self.row.to_le_bytes());
+    }
+
+    fn decode(bytes: &[u8]) -> Version {
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&bytes[..16]);
+        let word = |at: usize| {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(&bytes[at..at + 4]);
+            u32::from_le_bytes(w)
+        };
+        let mut fingerprint = [0u8; 8];
+        fingerprint.copy_from_slice(&bytes[16..24]);
+        Version {
+            key: u128::from_le_bytes(key),
+            fingerprint: u64::from_le_bytes(fingerprint),
+            source: word(24),
+            line: word(28),
+            file: word(32),
+            row: word(36),
+        }
+    }
+
+    /// Input order: stored rows first, then input files in order, then lines.
+    fn order(&self) -> (u128, u64, u32) {
+        let source = if self.source == STORED {
+            0
+        } else {
+            u64::from(self.source) + 1
+        };
+        (self.key, source, self.line)
+    }
+}
+
+/// A Bloom filter of id hashes: "maybe present" or "certainly absent".
+pub struct KeyFilter {
+    bits: Vec<u64>,
+    mask: u64,
+}
+
+impl KeyFilter {
+    /// A filter sized for about `expected` ids.
+    pub fn with_capacity(expected: u64) -> Self {
+        let bits = (expected.max(1024) * FILTER_BITS_PER_KEY).next_power_of_two();
+        KeyFilter {
+            bits: vec![0; (bits / 64) as usize],
+            mask: bits - 1,
+        }
+    }
+
+    fn probes(key: u128) -> impl Iterator<Item = u64> {
+        // Double hashing over the two halves of an already uniform hash.
+        let (h1, h2) = (key as u64, ((key >> 64) as u64) | 1);
+        (0..FILTER_PROBES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)))
+    }
+
+    pub fn insert(&mut self, key: u128) {
+        for probe in Self::probes(key) {
+            let bit = probe & self.mask;
+            self.bits[(bit / 64) as usize] |= 1 << (bit % 64);
+        }
+    }
+
+    pub fn may_contain(&self, key: u128) -> bool {
+        Self::probes(key).all(|probe| {
+            let bit = probe & self.mask;
+            self.bits[(bit / 64) as usize] & (1 << (bit % 64)) != 0
+        })
+    }
+}
+
+/// Versions spilled to disk in buckets of id hashes.
+pub struct VersionLog {
+    paths: Vec<PathBuf>,
+    writers: Vec<BufWriter<File>>,
+    /// Bits of the id hash that choose the bucket.
+    bucket_bits: u32,
+}
+
+impl VersionLog {
+    /// A log in `dir` (created) sized for about `expected` versions.
+    pub fn create(dir: &Path, expected: u64) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let buckets = (expected / BUCKET_VERSIONS)
+            .next_power_of_two()
+            .clamp(1, MAX_BUCKETS);
+        let mut paths = Vec::new();
+        let mut writers = Vec::new();
+        for bucket in 0..buckets {
+            let path = dir.join(format!("bucket-{bucket:04}.bin"));
+            let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+            writers.push(BufWriter::with_capacity(64 << 10, file));
+            paths.push(path);
+        }
+        Ok(VersionLog {
+            paths,
+            writers,
+            bucket_bits: buckets.trailing_zeros(),
+        })
+    }
+
+    pub fn append(&mut self, version: &Version) -> Result<()> {
+        let bucket = if self.bucket_bits == 0 {
+            0
+        } else {
+            (version.key >> (128 - self.bucket_bits)) as usize
+        };
+        let mut bytes = [0u8; VERSION_BYTES];
+        version.encode(&mut bytes);
+        self.writers[bucket]
+            .write_all(&bytes)
+            .map_err(|e| Error::io(&self.paths[bucket], e))
+    }
+
+    /// Flushes the buckets and returns their paths.
+    pub fn finish(mut self) -> Result<Vec<PathBuf>> {
+        for (writer, path) in self.writers.iter_mut().zip(&self.paths) {
+            writer.flush().map_err(|e| Error::io(path, e))?;
+        }
+        Ok(self.paths)
+    }
+}
+
+/// A row refused because its id appeared earlier in the same input file with other content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conflict {
+    pub source: u32,
+    pub line: u32,
+    /// The line of the version it conflicts with.
+    pub first_line: u32,
+}
+
+/// What the rules decided, per input file and per data file.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Resolution {
+    /// Data file → rows to drop (duplicates and conflicts of this ingest).
+    pub remove: BTreeMap<u32, Vec<u32>>,
+    /// Data file → rows that are no longer current (they go to history).
+    pub supersede: BTreeMap<u32, Vec<u32>>,
+    pub conflicts: Vec<Conflict>,
+    /// Input file → rows that were exact copies of the current version.
+    pub duplicates: BTreeMap<u32, u64>,
+    /// Input file → rows that replaced an earlier version.
+    pub updates: BTreeMap<u32, u64>,
+}
+
+/// Applies the rules to every bucket of a log.
+pub fn resolve(buckets: &[PathBuf]) -> Result<Resolution> {
+    let mut resolution = Resolution::default();
+    for path in buckets {
+        let mut bytes = Vec::new();
+        File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|e| Error::io(path, e))?;
+        let mut versions: Vec<Version> = bytes
+            .chunks_exact(VERSION_BYTES)
+            .map(Version::decode)
+            .collect();
+        drop(bytes);
+        versions.sort_unstable_by_key(Version::order);
+        for group in versions.chunk_by(|a, b| a.key == b.key) {
+            resolve_record(group, &mut resolution);
+        }
+    }
+    for rows in resolution
+        .remove
+        .values_mut()
+        .chain(resolution.supersede.values_mut())
+    {
+        rows.sort_unstable();
+    }
+    Ok(resolution)
+}
+
+/// The versions of one id, in input order.
+fn resolve_record(versions: &[Version], out: &mut Resolution) {
+    if versions.len() == 1 {
+        return;
+    }
+    let mut current: Option<Version> = None;
+    for version in versions {
+        let Some(now) = current else {
+            current = Some(*version);
+            continue;
+        };
+        if version.source == STORED {
+            // Only one stored version is current; should there be more, the last one wins.
+            current = Some(*version);
+        } else if now.fingerprint == version.fingerprint {
+            out.remove
+                .entry(version.file)
+                .or_default()
+                .push(version.row);
+            *out.duplicates.entry(version.source).or_default() += 1;
+        } else if now.source == version.source {
+            out.remove
+                .entry(version.file)
+                .or_default()
+                .push(version.row);
+            out.conflicts.push(Conflict {
+                source: version.source,
+                line: version.line,
+                first_line: now.line,
+            });
+        } else {
+            out.supersede.entry(now.file).or_default().push(now.row);
+            *out.updates.entry(version.source).or_default() += 1;
+            current = Some(*version);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(key: u128, fingerprint: u64, source: u32, line: u32, file: u32, row: u32) -> Version {
+        Version {
+            key,
+            fingerprint,
+            source,
+            line,
+            file,
+            row,
+        }
+    }
+
+    fn resolve_all(versions: &[Version], expected: u64) -> Resolution {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = VersionLog::create(dir.path(), expected).unwrap();
+        // Appended in any order: resolution sorts.
+        for version in versions.iter().rev() {
+            log.append(version).unwrap();
+        }
+        resolve(&log.finish().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_rules_in_input_order() {
+        let versions = [
+            // Stored A (file 0 row 3); input 0 repeats it exactly, then input 1 updates it.
+            v(1, 10, STORED, 0, 0, 3),
+            v(1, 10, 0, 5, 7, 0),
+            v(1, 11, 1, 2, 8, 4),
+            // B: twice in input 0 with different content: the later is a conflict.
+            v(2, 20, 0, 3, 7, 1),
+            v(2, 21, 0, 9, 7, 2),
+            // C: input 0 then an update in input 1, then the same again in input 2.
+            v(3, 30, 0, 4, 7, 5),
+            v(3, 31, 1, 1, 8, 0),
+            v(3, 31, 2, 1, 9, 0),
+            // D: only once.
+            v(4, 40, 0, 6, 7, 6),
+        ];
+        for expected in [10, 50 << 20] {
+            let r = resolve_all(&versions, expected);
+            assert_eq!(
+                r.remove,
+                BTreeMap::from([(7, vec![0, 2]), (9, vec![0])]),
+                "{expected}"
+            );
+            assert_eq!(r.supersede, BTreeMap::from([(0, vec![3]), (7, vec![5])]));
+            assert_eq!(
+                r.conflicts,
+                vec![Conflict {
+                    source: 0,
+                    line: 9,
+                    first_line: 3
+                }]
+            );
+            assert_eq!(r.duplicates, BTreeMap::from([(0, 1), (2, 1)]));
+            assert_eq!(r.updates, BTreeMap::from([(1, 2)]));
+        }
+    }
+
+    #[test]
+    fn the_filter_never_forgets_a_key() {
+        let mut filter = KeyFilter::with_capacity(10_000);
+        let keys: Vec<u128> = (0..10_000u128)
+            .map(|i| xxhash_rust::xxh3::xxh3_128(&i.to_le_bytes()))
+            .collect();
+        for key in &keys {
+            filter.insert(*key);
+        }
+        assert!(keys.iter().all(|k| filter.may_contain(*k)));
+        let false_positives = (10_000..110_000u128)
+            .map(|i| xxhash_rust::xxh3::xxh3_128(&i.to_le_bytes()))
+            .filter(|k| filter.may_contain(*k))
+            .count();
+        // About 1% expected; 3% leaves room for chance.
+        assert!(false_positives < 3_000, "{false_positives}");
+    }
+}
