@@ -180,14 +180,17 @@ impl RowShape {
             }
             // The text is UTF-8 once decoded; a field that is not (a broken byte sequence in
             // a file taken for UTF-8) is read with replacement characters.
-            let owned: Option<Vec<String>> = record
-                .iter()
-                .any(|f| std::str::from_utf8(f).is_err())
-                .then(|| lossy_fields(&record));
+            // Checked once for the whole record; fields are then slices of it.
+            let whole = std::str::from_utf8(record.as_slice()).ok();
+            let owned: Option<Vec<String>> = whole.is_none().then(|| lossy_fields(&record));
             let field = |i: usize| -> &str {
-                match &owned {
-                    Some(fields) => fields[i].as_str(),
-                    None => std::str::from_utf8(&record[i]).unwrap_or_default(),
+                match (&owned, whole) {
+                    (Some(fields), _) => fields[i].as_str(),
+                    (None, Some(text)) => record
+                        .range(i)
+                        .and_then(|range| text.get(range))
+                        .unwrap_or_default(),
+                    (None, None) => "",
                 }
             };
             let mut values: [Option<&str>; MAX_COLUMNS] = [None; MAX_COLUMNS];

@@ -21,8 +21,8 @@ use compact_str::CompactString;
 
 /// Longest accepted identifier or service code, in characters.
 const MAX_CODE_CHARS: usize = 128;
-/// Pseudonyms are cached per distinct identifier up to this many entries.
-const PSEUDONYM_CACHE: usize = 1 << 20;
+/// Pseudonyms are cached per distinct identifier up to this many entries (about 12 MiB).
+const PSEUDONYM_CACHE: usize = 1 << 18;
 const PSEUDONYM_SHARDS: usize = 32;
 
 /// One valid service request, as stored in the warehouse.

@@ -32,7 +32,8 @@ pub const STORED: u32 = u32::MAX;
 const BUCKET_VERSIONS: u64 = 1 << 20;
 /// Most buckets a log spreads over.
 const MAX_BUCKETS: u64 = 256;
-/// Bits of the filter per expected id (about 1% false positives with 7 probes).
+/// Bits of the filter per expected id (about 1% false positives with 7 probes, a little more
+/// for a blocked filter).
 const FILTER_BITS_PER_KEY: u64 = 10;
 const FILTER_PROBES: u64 = 7;
 
@@ -96,40 +97,45 @@ impl Version {
     }
 }
 
-/// A Bloom filter of id hashes: "maybe present" or "certainly absent".
+/// A Bloom filter of id hashes: "maybe present" or "certainly absent". Blocked: all the bits
+/// of one id fall in one 512-bit block (one cache line), so that each lookup costs one memory
+/// access.
 pub struct KeyFilter {
-    bits: Vec<u64>,
-    mask: u64,
+    blocks: Vec<[u64; 8]>,
 }
 
 impl KeyFilter {
     /// A filter sized for about `expected` ids.
     pub fn with_capacity(expected: u64) -> Self {
-        let bits = (expected.max(1024) * FILTER_BITS_PER_KEY).next_power_of_two();
+        let blocks = (expected.max(1024) * FILTER_BITS_PER_KEY).div_ceil(512);
         KeyFilter {
-            bits: vec![0; (bits / 64) as usize],
-            mask: bits - 1,
+            blocks: vec![[0; 8]; blocks as usize],
         }
     }
 
-    fn probes(key: u128) -> impl Iterator<Item = u64> {
-        // Double hashing over the two halves of an already uniform hash.
-        let (h1, h2) = (key as u64, ((key >> 64) as u64) | 1);
-        (0..FILTER_PROBES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)))
+    /// The block of `key` (a multiply-shift of its low half) and its bits in the block (nine
+    /// bits of the high half for each probe).
+    fn locate(&self, key: u128) -> (usize, impl Iterator<Item = usize> + use<>) {
+        let block = ((u128::from(key as u64) * self.blocks.len() as u128) >> 64) as usize;
+        let high = (key >> 64) as u64;
+        (
+            block,
+            (0..FILTER_PROBES).map(move |i| ((high >> (i * 9)) & 511) as usize),
+        )
     }
 
     pub fn insert(&mut self, key: u128) {
-        for probe in Self::probes(key) {
-            let bit = probe & self.mask;
-            self.bits[(bit / 64) as usize] |= 1 << (bit % 64);
+        let (block, bits) = self.locate(key);
+        let block = &mut self.blocks[block];
+        for bit in bits {
+            block[bit / 64] |= 1 << (bit % 64);
         }
     }
 
     pub fn may_contain(&self, key: u128) -> bool {
-        Self::probes(key).all(|probe| {
-            let bit = probe & self.mask;
-            self.bits[(bit / 64) as usize] & (1 << (bit % 64)) != 0
-        })
+        let (block, mut bits) = self.locate(key);
+        let block = &self.blocks[block];
+        bits.all(|bit| block[bit / 64] & (1 << (bit % 64)) != 0)
     }
 }
 
@@ -278,9 +284,10 @@ fn resolve_record(versions: &[Version], out: &mut Resolution) {
 mod tests {
     use super::*;
 
-    fn v(key: u128, fingerprint: u64, source: u32, line: u32, file: u32, row: u32) -> Version {
+    /// A version of record `id`; ids 1 to 4 fall in different buckets of a 64-bucket log.
+    fn v(id: u128, fingerprint: u64, source: u32, line: u32, file: u32, row: u32) -> Version {
         Version {
-            key,
+            key: (id << 122) | id,
             fingerprint,
             source,
             line,

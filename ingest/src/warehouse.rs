@@ -341,8 +341,9 @@ fn read_rows(
     let kind = reader.kind;
     let shape = reader.shape().clone();
     let mut services: FxHashSet<String> = FxHashSet::default();
+    let pool = Pool::default();
     std::thread::scope(|scope| -> Result<()> {
-        let (blocks, incoming_blocks) = std::sync::mpsc::sync_channel::<Result<Block>>(4);
+        let (blocks, incoming_blocks) = std::sync::mpsc::sync_channel::<Result<Block>>(2);
         scope.spawn(move || {
             while let Some(block) = reader.next_block() {
                 let failed = block.is_err();
@@ -351,8 +352,9 @@ fn read_rows(
                 }
             }
         });
-        let (checked, incoming) = std::sync::mpsc::sync_channel::<Result<Vec<Checked>>>(2);
+        let (checked, incoming) = std::sync::mpsc::sync_channel::<Result<Vec<Checked>>>(1);
         let shape = &shape;
+        let pool = &pool;
         scope.spawn(move || {
             let group_size = rayon::current_num_threads().max(1);
             loop {
@@ -362,7 +364,7 @@ fn read_rows(
                 }
                 let results: Vec<Result<Vec<Checked>>> = group
                     .into_par_iter()
-                    .map(|block| check_block(shape, &block?, kind, parser))
+                    .map(|block| check_block(shape, &block?, kind, parser, pool.take()))
                     .collect();
                 for result in results {
                     let failed = result.is_err();
@@ -373,7 +375,8 @@ fn read_rows(
             }
         });
         for rows in incoming {
-            for row in rows? {
+            let mut rows = rows?;
+            for row in rows.drain(..) {
                 match &row {
                     Checked::Request(valid) => note_service(&mut services, &valid.record.service),
                     Checked::Survey(valid) => note_service(&mut services, &valid.record.service),
@@ -381,6 +384,7 @@ fn read_rows(
                 }
                 each(row, ctx)?;
             }
+            pool.give(rows);
         }
         Ok(())
     })?;
@@ -623,9 +627,10 @@ fn check_block(
     block: &Block,
     kind: LogKind,
     parser: &FieldParser,
+    mut out: Vec<Checked>,
 ) -> Result<Vec<Checked>> {
     // About 100 bytes a row in common exports.
-    let mut out = Vec::with_capacity(block.bytes.len() / 100 + 16);
+    out.reserve(block.bytes.len() / 100 + 16);
     shape.rows(block, |row| {
         let row = match row {
             Ok(row) => row,
@@ -663,6 +668,41 @@ fn check_block(
         }));
     })?;
     Ok(out)
+}
+
+/// Emptied vectors kept for reuse, so that every block does not fault in fresh memory.
+struct Pool<T> {
+    free: Mutex<Vec<Vec<T>>>,
+}
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Pool {
+            free: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<T> Pool<T> {
+    /// Most vectors kept: as many as can be in flight between the pipeline's stages.
+    const KEEP: usize = 4;
+
+    fn take(&self) -> Vec<T> {
+        self.free
+            .lock()
+            .ok()
+            .and_then(|mut free| free.pop())
+            .unwrap_or_default()
+    }
+
+    fn give(&self, mut items: Vec<T>) {
+        items.clear();
+        if let Ok(mut free) = self.free.lock()
+            && free.len() < Self::KEEP
+        {
+            free.push(items);
+        }
+    }
 }
 
 fn note_service(services: &mut FxHashSet<String>, service: &str) {
@@ -1034,8 +1074,9 @@ const VERSIONS_DIR: &str = "_versions";
 /// Work for the writer thread: building and writing one Parquet file.
 type WriteJob = Box<dyn FnOnce() -> Result<()> + Send>;
 
-/// A thread that writes Parquet files while the rows that follow are validated. At most one
-/// job waits while another runs, which bounds the memory held by pending files.
+/// A thread that writes Parquet files while the rows that follow are validated. A job is
+/// handed over only when the previous one is done, which bounds the memory held by pending
+/// files.
 struct Writer {
     jobs: Option<std::sync::mpsc::SyncSender<WriteJob>>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
@@ -1043,7 +1084,7 @@ struct Writer {
 
 impl Writer {
     fn start() -> Self {
-        let (jobs, incoming) = std::sync::mpsc::sync_channel::<WriteJob>(1);
+        let (jobs, incoming) = std::sync::mpsc::sync_channel::<WriteJob>(0);
         let thread = std::thread::spawn(move || {
             for job in incoming {
                 job()?;
