@@ -14,11 +14,6 @@ use civica_ingest::sample::{SampleOptions, write_sample};
 use civica_ingest::{IngestOptions, IngestSummary, Layout, LogKind, Profile, Pseudonymiser};
 use clap::{Args, Parser, Subcommand};
 
-/// mimalloc: the ingest allocates many small strings on several threads at once, where the
-/// system allocator spends much of its time on locks.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// civica: trustworthy KPIs, a public dashboard and open data from the logs of a city's
 /// public services.
 #[derive(Debug, Parser)]
