@@ -512,6 +512,11 @@ impl LogReader {
 
     /// The next block of complete records, `None` at the end of the file.
     pub fn next_block(&mut self) -> Option<Result<Block>> {
+        self.next_block_with(Vec::new())
+    }
+
+    /// The same, reusing `spare` (an emptied block's bytes) for the text that follows.
+    pub fn next_block_with(&mut self, mut spare: Vec<u8>) -> Option<Result<Block>> {
         let mut want = BLOCK_BYTES;
         loop {
             if self.carry.len() < want
@@ -532,7 +537,9 @@ impl LogReader {
             };
             match cut {
                 Some(cut) if cut > 0 => {
-                    let mut rest = Vec::with_capacity(want.max(BLOCK_BYTES));
+                    let mut rest = std::mem::take(&mut spare);
+                    rest.clear();
+                    rest.reserve(want.max(BLOCK_BYTES));
                     rest.extend_from_slice(&self.carry[cut..]);
                     self.carry.truncate(cut);
                     let bytes = std::mem::replace(&mut self.carry, rest);

@@ -253,13 +253,14 @@ impl FieldParser {
     /// Maps a value of an enumerated column to its canonical spelling.
     fn canonical_value<'a>(&'a self, column: &str, text: &'a str) -> std::borrow::Cow<'a, str> {
         // Text already in normal form (the usual case) needs no new string.
+        let bytes = text.as_bytes();
         let normal = !text.is_empty()
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            && !text.starts_with('_')
-            && !text.ends_with('_')
-            && !text.contains("__");
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+            && bytes.first() != Some(&b'_')
+            && bytes.last() != Some(&b'_')
+            && !bytes.windows(2).any(|w| w[0] == b'_' && w[1] == b'_');
         if normal {
             let mapped = self.values.get(column).and_then(|m| m.get(text));
             return std::borrow::Cow::Borrowed(mapped.map_or(text, String::as_str));

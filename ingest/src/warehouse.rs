@@ -342,10 +342,12 @@ fn read_rows(
     let shape = reader.shape().clone();
     let mut services: FxHashSet<String> = FxHashSet::default();
     let pool = Pool::default();
+    let buffers: Pool<u8> = Pool::default();
     std::thread::scope(|scope| -> Result<()> {
         let (blocks, incoming_blocks) = std::sync::mpsc::sync_channel::<Result<Block>>(2);
+        let buffers = &buffers;
         scope.spawn(move || {
-            while let Some(block) = reader.next_block() {
+            while let Some(block) = reader.next_block_with(buffers.take()) {
                 let failed = block.is_err();
                 if blocks.send(block).is_err() || failed {
                     return;
@@ -364,7 +366,12 @@ fn read_rows(
                 }
                 let results: Vec<Result<Vec<Checked>>> = group
                     .into_par_iter()
-                    .map(|block| check_block(shape, &block?, kind, parser, pool.take()))
+                    .map(|block| {
+                        let block = block?;
+                        let rows = check_block(shape, &block, kind, parser, pool.take());
+                        buffers.give(block.bytes);
+                        rows
+                    })
                     .collect();
                 for result in results {
                     let failed = result.is_err();
@@ -1129,16 +1136,24 @@ impl Writer {
 /// Rows in their order inside a file: by service, then time, then arrival (so the order is
 /// the same on every run).
 fn sorted<R: Record>(rows: &[Pending<R>]) -> Vec<&Pending<R>> {
-    let mut services: Vec<&str> = rows.iter().map(|p| p.record.sort_key().0).collect();
+    let mut services: Vec<&str> = rows
+        .iter()
+        .map(|p| p.record.sort_key().0)
+        .collect::<FxHashSet<&str>>()
+        .into_iter()
+        .collect();
     services.sort_unstable();
-    services.dedup();
+    let rank: rustc_hash::FxHashMap<&str, u32> = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (*s, i as u32))
+        .collect();
     let mut keys: Vec<(u32, i64, u32)> = rows
         .iter()
         .enumerate()
         .map(|(i, p)| {
             let (service, time) = p.record.sort_key();
-            let rank = services.binary_search(&service).unwrap_or(0) as u32;
-            (rank, time, i as u32)
+            (rank.get(service).copied().unwrap_or(0), time, i as u32)
         })
         .collect();
     keys.sort_unstable();
