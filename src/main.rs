@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use civica_analytics::format::write_batches;
 use civica_analytics::kpi::parse_years;
-use civica_analytics::{Audience, Catalogue, Dimension, Engine, KpiQuery, OutputFormat};
+use civica_analytics::{Audience, Catalogue, Dimension, Engine, KpiQuery, OutputFormat, Scan};
 use civica_ingest::sample::{SampleOptions, write_sample};
 use civica_ingest::{IngestOptions, IngestSummary, Layout, LogKind, Profile, Pseudonymiser};
 use clap::{Args, Parser, Subcommand};
@@ -65,6 +65,13 @@ enum Command {
         #[command(flatten)]
         warehouse: WarehouseArgs,
     },
+    /// Materialise the roll-ups of the latest commit if they are missing (ingest and compact
+    /// do it after each commit; this repairs a warehouse from an interrupted run or an older
+    /// civica).
+    Rollup {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+    },
     /// List the rows that ingests refused, with file, line, field and reason.
     Quarantine {
         #[command(flatten)]
@@ -109,6 +116,10 @@ enum Command {
         /// command shows every cell, as staff with access to the warehouse may see.
         #[arg(long)]
         public: bool,
+        /// Which tables answer: auto (roll-ups when they cover the query, else the raw
+        /// tables), raw, or rollup (an error when roll-ups cannot answer).
+        #[arg(long, default_value = "auto")]
+        scan: Scan,
         #[arg(long, default_value = "table")]
         format: OutputFormat,
         #[command(flatten)]
@@ -239,11 +250,27 @@ fn run(cli: Cli) -> Result<()> {
                 kind,
                 fail_on_quarantine,
             };
-            ingest(&warehouse.warehouse, &files, &pseudonymiser, settings, json)
+            ingest(
+                &runtime,
+                &warehouse.warehouse,
+                &files,
+                &pseudonymiser,
+                settings,
+                json,
+            )
         }
         Command::Compact { warehouse } => {
             let summary = civica_ingest::compact(&Layout::new(&warehouse.warehouse))
                 .with_context(|| format!("compacting {}", warehouse.warehouse.display()))?;
+            // The rows did not change, but the commit did: roll-ups are keyed by commit.
+            if let Err(e) = materialise_rollups(&runtime, &warehouse.warehouse) {
+                eprintln!("civica: warning: {e:#}");
+            }
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(())
+        }
+        Command::Rollup { warehouse } => {
+            let summary = materialise_rollups(&runtime, &warehouse.warehouse)?;
             println!("{}", serde_json::to_string(&summary)?);
             Ok(())
         }
@@ -267,6 +294,7 @@ fn run(cli: Cli) -> Result<()> {
             from,
             to,
             public,
+            scan,
             format,
             warehouse,
             catalogue,
@@ -295,7 +323,8 @@ fn run(cli: Cli) -> Result<()> {
                 .by(Dimension::parse_list(&by)?)
                 .with_years(parse_years(year.as_deref())?)
                 .with_lists(service.as_deref(), area.as_deref(), channel.as_deref())
-                .for_audience(audience);
+                .for_audience(audience)
+                .with_scan(scan);
             query.from = from;
             query.to = to;
             let result = runtime.block_on(engine.kpi(&query))?;
@@ -331,6 +360,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let pseudonymiser = load_key(&key)?;
             ingest(
+                &runtime,
                 &warehouse.warehouse,
                 &[sample],
                 &pseudonymiser,
@@ -351,6 +381,7 @@ struct IngestSettings {
 }
 
 fn ingest(
+    runtime: &tokio::runtime::Runtime,
     warehouse: &Path,
     files: &[PathBuf],
     pseudonymiser: &Pseudonymiser,
@@ -396,6 +427,11 @@ fn ingest(
         .iter()
         .filter(|code| catalogue.service(code).is_none())
         .collect();
+    // The commit stands whatever happens next; without roll-ups, queries scan the raw
+    // tables and give the same answers, more slowly.
+    if let Err(e) = materialise_rollups(runtime, warehouse) {
+        summary.warnings.push(format!("{e:#}"));
+    }
     if !uncatalogued.is_empty() {
         let message = format!(
             "service code(s) not in the catalogue, stored as they are: {}",
@@ -413,6 +449,17 @@ fn ingest(
         print_summary(&summary);
     }
     Ok(())
+}
+
+/// Materialises the roll-ups of the warehouse's latest commit (nothing when they exist).
+fn materialise_rollups(
+    runtime: &tokio::runtime::Runtime,
+    warehouse: &Path,
+) -> Result<civica_analytics::RollupSummary> {
+    let engine = Engine::new(Layout::new(warehouse));
+    runtime
+        .block_on(civica_analytics::materialise(&engine))
+        .with_context(|| format!("materialising the roll-ups of {}", warehouse.display()))
 }
 
 /// The human summary: one line per file, then the totals.

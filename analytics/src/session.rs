@@ -20,6 +20,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 
 use crate::catalogue::Catalogue;
 use crate::error::{Error, Result};
+use crate::rollup;
 
 /// The analytics engine over one warehouse.
 #[derive(Debug, Clone)]
@@ -151,8 +152,14 @@ impl Engine {
             })
     }
 
-    /// A fresh session with the warehouse tables registered.
+    /// A fresh session over the latest commit.
     pub(crate) async fn session(&self) -> Result<SessionContext> {
+        self.session_at(self.version()?).await
+    }
+
+    /// A fresh session with the tables of `commit` registered, and its roll-ups
+    /// (`requests_rollup`, `surveys_rollup`) when they were materialised for that commit.
+    pub(crate) async fn session_at(&self, commit: u64) -> Result<SessionContext> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("civica", "public");
@@ -161,7 +168,6 @@ impl Engine {
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         // Every query reads one committed snapshot: the latest at the time it starts.
-        let commit = self.version()?;
         for table in Table::ALL {
             let (schema, partition_type) = match table {
                 Table::Requests => (requests_file_schema(), DataType::Int32),
@@ -181,6 +187,24 @@ impl Engine {
                 (table.partition_column(), partition_type),
             )
             .await?;
+        }
+        // Roll-ups are valid for the commit in their directory name only.
+        let rollups = rollup::rollup_dir(&self.layout, commit);
+        if commit > 0 && rollups.is_dir() {
+            for table in rollup::ROLLUP_TABLES {
+                let file = absolute(&rollup::rollup_file(&self.layout, commit, table))?;
+                let url = ListingTableUrl::parse(file.display().to_string())?;
+                let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                    .with_file_extension(".parquet");
+                ctx.register_listing_table(
+                    table,
+                    url.as_str(),
+                    options,
+                    Some(rollup::rollup_schema(table)),
+                    None,
+                )
+                .await?;
+            }
         }
         Ok(ctx)
     }
