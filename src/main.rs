@@ -127,8 +127,14 @@ enum Command {
         #[command(flatten)]
         catalogue: CatalogueArgs,
     },
-    /// Run read-only SQL over the warehouse (table `requests`).
+    /// Run read-only SQL over the warehouse: tables requests, surveys, requests_history,
+    /// surveys_history, quarantine, requests_rollup, surveys_rollup (staff); with --public,
+    /// only the disclosure-controlled KPI views kpi_<id>.
     Query {
+        /// Read as the public: only the KPI views (kpi_online_share, …), small cells
+        /// suppressed.
+        #[arg(long)]
+        public: bool,
         #[arg(long, default_value = "table")]
         format: OutputFormat,
         #[command(flatten)]
@@ -331,12 +337,18 @@ fn run(cli: Cli) -> Result<()> {
             print_batches(&[result.batch()?], format)
         }
         Command::Query {
+            public,
             format,
             warehouse,
             sql,
         } => {
             let engine = Engine::new(Layout::new(&warehouse.warehouse));
-            let batches = runtime.block_on(engine.query(&sql))?;
+            let audience = if public {
+                Audience::Public
+            } else {
+                Audience::Internal
+            };
+            let batches = runtime.block_on(engine.query(&sql, audience))?;
             print_batches(&batches, format)
         }
         Command::Serve { warehouse, bind } => {

@@ -448,3 +448,34 @@ fn a_missing_or_stale_rollup_falls_back_to_the_raw_scan() {
     assert_eq!(left, ["000003", "000004"]);
     assert_eq!(n_of(&requests_n(&warehouse, "rollup")), "23");
 }
+
+#[test]
+fn public_kpi_views_publish_the_controlled_figures() {
+    let warehouse = city();
+    let view = csv_rows(&run_ok(&[
+        "query",
+        "--public",
+        "--format",
+        "csv",
+        "--warehouse",
+        s(warehouse),
+        "SELECT * FROM kpi_satisfaction_mean ORDER BY service, year",
+    ]));
+    let published = csv_rows(&run_ok(&[
+        "kpi",
+        "satisfaction_mean",
+        "--public",
+        "--by",
+        "service,year",
+        "--format",
+        "csv",
+        "--warehouse",
+        s(warehouse),
+    ]));
+    assert_eq!(view, published);
+    let shown = view.iter().filter(|r| !r["value"].is_empty()).count();
+    assert!(shown > 10, "{shown} published cells");
+    for row in view.iter().filter(|r| !r["value"].is_empty()) {
+        assert!(row["n"].parse::<u64>().unwrap() >= 5, "{row:?}");
+    }
+}

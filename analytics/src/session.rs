@@ -152,6 +152,24 @@ impl Engine {
             })
     }
 
+    /// A session with no tables, within the engine's memory limit: where public views are
+    /// registered (without `information_schema`, which would list them only).
+    pub(crate) fn bare_session(&self) -> Result<SessionContext> {
+        self.context(false)
+    }
+
+    /// The one place a `SessionContext` is made. A distributed engine (Ballista) would be
+    /// built here instead; an object store would be registered here for `s3://` warehouses.
+    fn context(&self, information_schema: bool) -> Result<SessionContext> {
+        let config = SessionConfig::new()
+            .with_information_schema(information_schema)
+            .with_default_catalog_and_schema("civica", "public");
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.limits.memory_bytes, 1.0)
+            .build_arc()?;
+        Ok(SessionContext::new_with_config_rt(config, runtime))
+    }
+
     /// A fresh session over the latest commit.
     pub(crate) async fn session(&self) -> Result<SessionContext> {
         self.session_at(self.version()?).await
@@ -160,13 +178,7 @@ impl Engine {
     /// A fresh session with the tables of `commit` registered, and its roll-ups
     /// (`requests_rollup`, `surveys_rollup`) when they were materialised for that commit.
     pub(crate) async fn session_at(&self, commit: u64) -> Result<SessionContext> {
-        let config = SessionConfig::new()
-            .with_information_schema(true)
-            .with_default_catalog_and_schema("civica", "public");
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(self.limits.memory_bytes, 1.0)
-            .build_arc()?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let ctx = self.context(true)?;
         // Every query reads one committed snapshot: the latest at the time it starts.
         for table in Table::ALL {
             let (schema, partition_type) = match table {
