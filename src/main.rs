@@ -142,6 +142,16 @@ enum Command {
         /// The SQL statement.
         sql: String,
     },
+    /// Time the benchmark's KPI queries in one warm process, raw scan and roll-ups
+    /// (maintenance; see BENCHMARKS.md). Prints JSON.
+    #[command(hide = true)]
+    BenchQueries {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+        /// Timed runs per query and path, after one warm-up run.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        runs: u32,
+    },
     /// Serve the dashboard.
     Serve {
         #[command(flatten)]
@@ -351,6 +361,12 @@ fn run(cli: Cli) -> Result<()> {
             let batches = runtime.block_on(engine.query(&sql, audience))?;
             print_batches(&batches, format)
         }
+        Command::BenchQueries { warehouse, runs } => {
+            let engine = Engine::new(Layout::new(&warehouse.warehouse));
+            let report = runtime.block_on(bench_queries(&engine, runs))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         Command::Serve { warehouse, bind } => {
             runtime.block_on(serve(&warehouse.warehouse, bind.bind))
         }
@@ -461,6 +477,73 @@ fn ingest(
         print_summary(&summary);
     }
     Ok(())
+}
+
+/// The benchmark's questions as catalogue KPIs: (a) online share by service and year, (b) mean
+/// satisfaction by service and year, (c) monthly online share of suap.
+fn bench_kpis() -> [(&'static str, KpiQuery); 3] {
+    let by = |list: &[Dimension]| list.to_vec();
+    [
+        (
+            "a",
+            KpiQuery::new("online_share").by(by(&[Dimension::Service, Dimension::Year])),
+        ),
+        (
+            "b",
+            KpiQuery::new("satisfaction_mean").by(by(&[Dimension::Service, Dimension::Year])),
+        ),
+        (
+            "c",
+            KpiQuery::new("online_share")
+                .by(by(&[Dimension::Month]))
+                .with_lists(Some("suap"), None, None),
+        ),
+    ]
+}
+
+/// Times each benchmark KPI through the raw scan and through the roll-ups in this process:
+/// one warm-up run, then `runs` timed runs; p50 and p95 (nearest rank) in milliseconds.
+async fn bench_queries(engine: &Engine, runs: u32) -> Result<serde_json::Value> {
+    let mut report = serde_json::Map::new();
+    for (name, query) in bench_kpis() {
+        let mut paths = serde_json::Map::new();
+        for scan in [Scan::Raw, Scan::Rollup] {
+            let query = query
+                .clone()
+                .for_audience(Audience::Internal)
+                .with_scan(scan);
+            let first = std::time::Instant::now();
+            let cells = engine
+                .kpi(&query)
+                .await
+                .with_context(|| format!("query {name}, {}", scan.as_str()))?
+                .rows
+                .len();
+            let first_ms = first.elapsed().as_secs_f64() * 1e3;
+            let mut times = Vec::new();
+            for _ in 0..runs {
+                let started = std::time::Instant::now();
+                engine.kpi(&query).await?;
+                times.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+            times.sort_by(f64::total_cmp);
+            let rank = |p: f64| {
+                times[((p * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1]
+            };
+            paths.insert(
+                scan.as_str().to_string(),
+                serde_json::json!({
+                    "cells": cells,
+                    "first_ms": first_ms,
+                    "p50_ms": rank(0.50),
+                    "p95_ms": rank(0.95),
+                    "runs_ms": times,
+                }),
+            );
+        }
+        report.insert(name.to_string(), serde_json::Value::Object(paths));
+    }
+    Ok(serde_json::Value::Object(report))
 }
 
 /// Materialises the roll-ups of the warehouse's latest commit (nothing when they exist).

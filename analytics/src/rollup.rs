@@ -21,11 +21,13 @@
 //!        date_trunc('month', to_local_time(submitted_at AT 'Europe/Rome')) AS month,
 //!        count(*) AS n, count(amount_eur) AS n_amount, sum(amount_eur) AS sum_amount,
 //!        count(completed_at) AS n_completed, count(satisfaction) AS n_satisfaction,
+//!        sum(satisfaction) AS score_sum, sum(satisfaction * satisfaction) AS score_sq_sum,
 //!        sum(CASE WHEN satisfaction = 1 THEN 1 ELSE 0 END) AS score_1, … score_10
 //! FROM requests GROUP BY service, channel, status, auth_method, year, month
 //! -- surveys_rollup
 //! SELECT service, channel, year, date_trunc('month', local responded_at) AS month,
-//!        count(*) AS n, sum(CASE WHEN score = 1 THEN 1 ELSE 0 END) AS score_1, … score_10
+//!        count(*) AS n, sum(score) AS score_sum, sum(score * score) AS score_sq_sum,
+//!        sum(CASE WHEN score = 1 THEN 1 ELSE 0 END) AS score_1, … score_10
 //! FROM surveys GROUP BY service, channel, year, month
 //! ```
 //!
@@ -106,6 +108,8 @@ pub fn requests_rollup_schema() -> SchemaRef {
         Field::new("sum_amount", DataType::Float64, true),
         Field::new("n_completed", DataType::Int64, false),
         Field::new("n_satisfaction", DataType::Int64, false),
+        Field::new("score_sum", DataType::Int64, true),
+        Field::new("score_sq_sum", DataType::Int64, true),
     ];
     fields.extend(SCORES.map(|k| Field::new(score_column(k), DataType::Int64, true)));
     Arc::new(Schema::new(fields))
@@ -123,6 +127,8 @@ pub fn surveys_rollup_schema() -> SchemaRef {
             true,
         ),
         Field::new("n", DataType::Int64, false),
+        Field::new("score_sum", DataType::Int64, true),
+        Field::new("score_sq_sum", DataType::Int64, true),
     ];
     fields.extend(SCORES.map(|k| Field::new(score_column(k), DataType::Int64, true)));
     Arc::new(Schema::new(fields))
@@ -137,17 +143,21 @@ pub(crate) fn rollup_schema(table: &str) -> SchemaRef {
     }
 }
 
+/// The sums of the scores and of their squares (for means and their intervals), then
 /// `sum(CASE WHEN column = k THEN 1 ELSE 0 END)` for every score `k`.
 fn histogram(column: &str) -> Result<Vec<Expr>> {
-    SCORES
-        .map(|k| {
-            Ok(sum(
-                when(cast(col(column), DataType::Int64).eq(lit(k)), lit(1i64))
-                    .otherwise(lit(0i64))?,
-            )
-            .alias(score_column(k)))
-        })
-        .collect()
+    let score = cast(col(column), DataType::Int64);
+    let mut aggregates = vec![
+        sum(score.clone()).alias("score_sum"),
+        sum(score.clone() * score.clone()).alias("score_sq_sum"),
+    ];
+    for k in SCORES {
+        aggregates.push(
+            sum(when(score.clone().eq(lit(k)), lit(1i64)).otherwise(lit(0i64))?)
+                .alias(score_column(k)),
+        );
+    }
+    Ok(aggregates)
 }
 
 /// The local month of a timestamp column, exactly as the `month` dimension computes it.
@@ -523,19 +533,14 @@ pub(crate) fn plan(def: &KpiDef, query: &KpiQuery) -> std::result::Result<Rollup
         }
         Measure::Count => (vec![sum(counted).alias("n")], false),
         Measure::Mean(c) if c == scored(source) => {
-            let weighted = |power: u32| {
-                SCORES
-                    .map(|k| col(score_column(k)) * lit(k.pow(power)))
-                    .reduce(|a, b| a + b)
-                    .unwrap_or(lit(0i64))
-            };
-            let total = scores_meeting(None).unwrap_or(lit(0i64));
+            // The number of scores: `n_satisfaction` of requests, `n` of surveys and ratings.
+            let scores = col(non_null_count(source, c).unwrap_or("n"));
             (
                 vec![
-                    sum(weighted(1)).alias("num"),
-                    sum(total.clone()).alias("den"),
-                    sum(total).alias("n"),
-                    sum(weighted(2)).alias("s2"),
+                    sum(col("score_sum")).alias("num"),
+                    sum(scores.clone()).alias("den"),
+                    sum(scores).alias("n"),
+                    sum(col("score_sq_sum")).alias("s2"),
                 ],
                 true,
             )
@@ -574,7 +579,8 @@ pub(crate) fn plan(def: &KpiDef, query: &KpiQuery) -> std::result::Result<Rollup
 impl RollupPlan {
     /// The roll-up rows of the plan's source, with the KPI's filter applied.
     pub(crate) async fn frame(&self, ctx: &SessionContext) -> Result<DataFrame> {
-        let mut histogram: Vec<Expr> = SCORES.map(|k| col(score_column(k))).collect();
+        let mut histogram: Vec<Expr> = vec![col("score_sum"), col("score_sq_sum")];
+        histogram.extend(SCORES.map(|k| col(score_column(k))));
         let df = match self.source {
             Source::Requests => ctx.table(REQUESTS_ROLLUP).await?,
             Source::Surveys => ctx.table(SURVEYS_ROLLUP).await?,

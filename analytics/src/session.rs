@@ -6,7 +6,7 @@
 //! so that an empty warehouse still answers (with no rows), and so that a distributed engine
 //! (Ballista) or object storage can later be swapped in here without touching callers.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use civica_ingest::Layout;
 use civica_ingest::layout::Table;
@@ -28,6 +28,16 @@ pub struct Engine {
     layout: Layout,
     catalogue: Arc<Catalogue>,
     limits: QueryLimits,
+    /// The roll-ups of one commit, read once and kept in memory (they are small), shared by
+    /// the clones of this engine.
+    rollups: Arc<Mutex<Option<CachedRollups>>>,
+}
+
+/// Roll-up tables in memory, with the commit they belong to.
+#[derive(Debug)]
+struct CachedRollups {
+    commit: u64,
+    tables: Vec<(&'static str, Arc<MemTable>)>,
 }
 
 /// Bounds on analysts' queries, so that one query cannot take the server down.
@@ -112,6 +122,7 @@ impl Engine {
             layout,
             catalogue: Arc::new(Catalogue::default()),
             limits: QueryLimits::default(),
+            rollups: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -200,25 +211,46 @@ impl Engine {
             )
             .await?;
         }
-        // Roll-ups are valid for the commit in their directory name only.
-        let rollups = rollup::rollup_dir(&self.layout, commit);
-        if commit > 0 && rollups.is_dir() {
-            for table in rollup::ROLLUP_TABLES {
-                let file = absolute(&rollup::rollup_file(&self.layout, commit, table))?;
-                let url = ListingTableUrl::parse(file.display().to_string())?;
-                let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                    .with_file_extension(".parquet");
-                ctx.register_listing_table(
-                    table,
-                    url.as_str(),
-                    options,
-                    Some(rollup::rollup_schema(table)),
-                    None,
-                )
-                .await?;
+        if let Some(tables) = self.rollups_at(commit).await? {
+            for (name, table) in tables {
+                ctx.register_table(name, table)?;
             }
         }
         Ok(ctx)
+    }
+
+    /// The roll-up tables of `commit`, from memory or read from their files; `None` when they
+    /// were not materialised for that commit (roll-ups are valid for their own commit only).
+    async fn rollups_at(&self, commit: u64) -> Result<Option<Vec<(&'static str, Arc<MemTable>)>>> {
+        if let Ok(cache) = self.rollups.lock()
+            && let Some(cached) = cache.as_ref().filter(|c| c.commit == commit)
+        {
+            return Ok(Some(cached.tables.clone()));
+        }
+        if commit == 0 || !rollup::rollup_dir(&self.layout, commit).is_dir() {
+            return Ok(None);
+        }
+        let reader = self.context(false)?;
+        let mut tables = Vec::new();
+        for name in rollup::ROLLUP_TABLES {
+            let file = absolute(&rollup::rollup_file(&self.layout, commit, name))?;
+            let url = ListingTableUrl::parse(file.display().to_string())?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let schema = rollup::rollup_schema(name);
+            reader
+                .register_listing_table(name, url.as_str(), options, Some(schema.clone()), None)
+                .await?;
+            let batches = reader.table(name).await?.collect().await?;
+            tables.push((name, Arc::new(MemTable::try_new(schema, vec![batches])?)));
+        }
+        if let Ok(mut cache) = self.rollups.lock() {
+            *cache = Some(CachedRollups {
+                commit,
+                tables: tables.clone(),
+            });
+        }
+        Ok(Some(tables))
     }
 }
 
