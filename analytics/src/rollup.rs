@@ -510,6 +510,21 @@ pub(crate) fn plan(def: &KpiDef, query: &KpiQuery) -> std::result::Result<Rollup
             ));
         }
     }
+    // Histograms and sums cover every row of a roll-up cell: they answer only when the filter
+    // keeps every row of the cell, or exactly the rows where the measured column is not null.
+    let measured = match &def.measure {
+        Measure::Mean(c) | Measure::SumShare(c) => Some(c.as_str()),
+        Measure::Share if score_condition.is_some() => Some(scored(source)),
+        _ => None,
+    };
+    if let Some(column) = measured
+        && count_column != "n"
+        && non_null_count(source, column) != Some(count_column)
+    {
+        return Err(format!(
+            "the KPI's filter keeps part of a roll-up cell's `{column}` values"
+        ));
+    }
     let counted = col(count_column);
     let or_zero = |e: Expr| {
         when(selects.clone(), e)
@@ -659,5 +674,74 @@ impl RollupPlan {
             filter = filter.and(col("month").lt_eq(start(to)));
         }
         filter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::Catalogue;
+
+    fn decide(def: &KpiDef, query: &KpiQuery) -> std::result::Result<(), String> {
+        plan(def, query).map(|_| ())
+    }
+
+    #[test]
+    fn plan_sends_only_exact_queries_to_the_rollups() {
+        let catalogue = Catalogue::default();
+        let kpi = |id: &str| catalogue.kpi(id).unwrap().clone();
+        let by = |dims: &[Dimension]| KpiQuery::new("x").by(dims.to_vec());
+
+        for def in &catalogue.kpis {
+            let answer = decide(def, &by(&[Dimension::Service, Dimension::Month]));
+            assert_eq!(
+                answer.is_ok(),
+                def.id != "median_days_to_complete",
+                "{}: {answer:?}",
+                def.id
+            );
+        }
+        // Whole months only.
+        let mut q = by(&[Dimension::Service]);
+        q.from = chrono::NaiveDate::from_ymd_opt(2017, 2, 1);
+        q.to = chrono::NaiveDate::from_ymd_opt(2017, 2, 28);
+        assert!(decide(&kpi("online_share"), &q).is_ok());
+        q.to = chrono::NaiveDate::from_ymd_opt(2017, 2, 27);
+        assert!(decide(&kpi("online_share"), &q).is_err());
+
+        // A share of high scores among requests with an amount: the histogram also counts the
+        // scores of requests without one, so the roll-up cannot answer.
+        let mut def = kpi("satisfaction_satisfied_share");
+        def.source = Source::Requests;
+        def.numerator = Some(
+            [(
+                "satisfaction".to_string(),
+                Condition {
+                    ge: Some(7.0),
+                    ..Condition::default()
+                },
+            )]
+            .into(),
+        );
+        assert!(decide(&def, &by(&[])).is_ok());
+        def.filter.insert(
+            "amount_eur".into(),
+            Condition {
+                is_null: Some(false),
+                ..Condition::default()
+            },
+        );
+        assert!(decide(&def, &by(&[])).is_err());
+
+        // A filter on a column that is not in the roll-up.
+        let mut def = kpi("requests");
+        def.filter.insert(
+            "citizen_key".into(),
+            Condition {
+                is_null: Some(true),
+                ..Condition::default()
+            },
+        );
+        assert!(decide(&def, &by(&[])).is_err());
     }
 }
