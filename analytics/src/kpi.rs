@@ -13,6 +13,10 @@
 //! `100 * SUM(CASE WHEN channel IN ('online','app') THEN 1 ELSE 0 END) / COUNT(*)` over
 //! `status <> 'abandoned'`. Values, intervals and changes are then computed in Rust from the
 //! aggregated counts, at full `f64` precision.
+//!
+//! `<source>` is the raw table, or the roll-ups of the latest commit when
+//! [`crate::rollup::plan`] says they give exactly the same aggregates ([`Scan`] lets the
+//! caller force either); everything after the aggregation is shared by both paths.
 
 use std::collections::BTreeMap;
 use std::fmt;

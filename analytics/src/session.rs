@@ -5,6 +5,8 @@
 //! of the warehouse [`Layout`] with explicit schemas and their Hive partition column,
 //! so that an empty warehouse still answers (with no rows), and so that a distributed engine
 //! (Ballista) or object storage can later be swapped in here without touching callers.
+//! The roll-ups of that commit ([`crate::rollup`]), when they exist, are registered too; they
+//! are read once per commit and kept in memory by the engine.
 
 use std::sync::{Arc, Mutex};
 
