@@ -4,7 +4,8 @@ Usage: python report.py RUN_DIR
 
 Reads RUN_DIR/meta.tsv (key<TAB>value), RUN_DIR/measurements.tsv (one line per process run:
 label, repetition, elapsed s, peak RSS KiB, user s, system s, as reported by GNU time -v),
-RUN_DIR/ingest_civica.json, RUN_DIR/verify.json, RUN_DIR/warm.json and RUN_DIR/compare.txt.
+RUN_DIR/ingest_civica.json, RUN_DIR/verify.json, RUN_DIR/warm.json, RUN_DIR/civica_warm.json
+(`civica bench-queries`) and RUN_DIR/compare.txt.
 """
 
 import json
@@ -158,6 +159,35 @@ def main() -> None:
     bd = summary(runs, "baseline_duckdb")
     w(f"| process start only: `civica --version` / `python -c 'import duckdb'` | "
       f"{bc['s']:.2f} | {bd['s']:.2f} | | | {bc['rss_mib']:,.0f} | {bd['rss_mib']:,.0f} |")
+    w("")
+    civica_warm = json.loads((run / "civica_warm.json").read_text())
+    w("### civica's KPI engine: roll-ups and raw scan")
+    w("")
+    w("The same three questions as catalogue KPIs: (a) `online_share --by service,year`, (b) "
+      "`satisfaction_mean --by service,year`, (c) `online_share --by month --service suap` "
+      "(local Europe/Rome months, as every civica period; the SQL of (c) above truncates in "
+      "UTC). Cold: `civica kpi … --scan rollup --format csv` (and `--scan raw` for (a)), a new "
+      f"process, median of {n_q} runs. Warm: `civica bench-queries --runs "
+      f"{meta['civica_warm_runs']}`, one process, one warm-up run per query and path, then "
+      "the timed runs (each builds a fresh session over the latest commit, as a dashboard "
+      "request does); p50 and p95 in milliseconds.")
+    w("")
+    w("| query | civica cold, roll-ups s | civica cold, raw s | DuckDB cold s | civica warm raw "
+      "p50 / p95 ms | civica warm roll-ups p50 / p95 ms | DuckDB warm ms |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for q in ("a", "b", "c"):
+        k = summary(runs, f"q_{q}_civica_kpi")
+        raw_cold = (f"{summary(runs, 'q_a_civica_raw')['s']:.2f} "
+                    f"({fmt_runs(summary(runs, 'q_a_civica_raw')['all_s'])})") if q == "a" else ""
+        d = summary(runs, f"q_{q}_duckdb")
+        r = civica_warm[q]["raw"]
+        u = civica_warm[q]["rollup"]
+        w(f"| {names[q]} | {k['s']:.2f} ({fmt_runs(k['all_s'])}) | {raw_cold} | {d['s']:.2f} | "
+          f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f} | {u['p50_ms']:.2f} / {u['p95_ms']:.2f} | "
+          f"{1000 * warm[q]['median_s']:.0f} |")
+    w("")
+    w("Targets of issue 4: civica cold ≤ half of DuckDB's whole-process time; warm raw scan no "
+      "slower than DuckDB in-process; warm through roll-ups p50 < 5 ms.")
     w("")
     w("Answers:")
     w("")

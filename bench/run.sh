@@ -22,6 +22,7 @@
 #   CIVICA_BENCH_INGEST_REPEATS   runs of each ingest (default 3)
 #   CIVICA_BENCH_REPEATS          runs of each cold query process, at least 3 (default 3)
 #   CIVICA_BENCH_WARM_RUNS        timed warm DuckDB runs after one warm-up (default 5)
+#   CIVICA_BENCH_CIVICA_WARM_RUNS timed warm civica runs per query and path (default 20)
 #   CIVICA_BENCH_TIMEOUT          limit in seconds for generate and each ingest (default 3600)
 #
 # Exit status: 0 on success, 3 when the engines' answers disagree (results are still
@@ -42,14 +43,16 @@ SEED="${CIVICA_BENCH_SEED:-2018}"
 INGEST_REPEATS="${CIVICA_BENCH_INGEST_REPEATS:-3}"
 REPEATS="${CIVICA_BENCH_REPEATS:-3}"
 WARM_RUNS="${CIVICA_BENCH_WARM_RUNS:-5}"
+CIVICA_WARM_RUNS="${CIVICA_BENCH_CIVICA_WARM_RUNS:-20}"
 T_LONG="${CIVICA_BENCH_TIMEOUT:-3600}"
 T_SHORT=600
-for v in SEED INGEST_REPEATS REPEATS WARM_RUNS T_LONG; do
+for v in SEED INGEST_REPEATS REPEATS WARM_RUNS CIVICA_WARM_RUNS T_LONG; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number"
 done
 [ "$REPEATS" -ge 3 ] && [ "$REPEATS" -le 50 ] || die "CIVICA_BENCH_REPEATS must be 3..50"
 [ "$INGEST_REPEATS" -ge 1 ] && [ "$INGEST_REPEATS" -le 20 ] || die "CIVICA_BENCH_INGEST_REPEATS must be 1..20"
 [ "$WARM_RUNS" -ge 1 ] && [ "$WARM_RUNS" -le 100 ] || die "CIVICA_BENCH_WARM_RUNS must be 1..100"
+[ "$CIVICA_WARM_RUNS" -ge 1 ] && [ "$CIVICA_WARM_RUNS" -le 1000 ] || die "CIVICA_BENCH_CIVICA_WARM_RUNS must be 1..1000"
 
 BENCH_DIR="${CIVICA_BENCH_DIR:-$HOME/.cache/civica-bench}"
 mkdir -p "$BENCH_DIR"
@@ -140,13 +143,15 @@ rustc_count() { pgrep -c -x rustc 2>/dev/null || true; }
 # --- Metadata ---------------------------------------------------------------------------
 cmdline="bench/run.sh${1:+ $1}"
 for v in CIVICA_BENCH_DIR CIVICA_BIN CIVICA_BENCH_VENV CIVICA_BENCH_SEED \
-  CIVICA_BENCH_INGEST_REPEATS CIVICA_BENCH_REPEATS CIVICA_BENCH_WARM_RUNS CIVICA_BENCH_TIMEOUT; do
+  CIVICA_BENCH_INGEST_REPEATS CIVICA_BENCH_REPEATS CIVICA_BENCH_WARM_RUNS \
+  CIVICA_BENCH_CIVICA_WARM_RUNS CIVICA_BENCH_TIMEOUT; do
   if [ -n "${!v:-}" ]; then cmdline="$v=${!v} $cmdline"; fi
 done
 meta command "$cmdline"
 meta scale "$SCALE"
 meta seed "$SEED"
 meta warm_runs "$WARM_RUNS"
+meta civica_warm_runs "$CIVICA_WARM_RUNS"
 meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 meta git_rev "$(timeout 30 git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
   [ -n "$(timeout 30 git --no-optional-locks -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' + uncommitted changes')"
@@ -214,7 +219,20 @@ for rep in $(seq 1 "$REPEATS"); do
     "$CIVICA" query --format csv --warehouse "$WH_CIVICA" "$SQL_C"
   measure q_c_duckdb "$rep" "$T_SHORT" "$LOGS/q_c_duckdb.$rep.csv" \
     "$PY" "$HERE/queries.py" duckdb-cold "$WH_CIVICA" c
+  # The same questions as catalogue KPIs (local months for c; see BENCHMARKS.md), answered
+  # from the roll-ups that the ingest materialised, and (a) forced onto the raw scan.
+  measure q_a_civica_raw "$rep" "$T_SHORT" "$LOGS/q_a_civica_raw.$rep.csv" \
+    "$CIVICA" kpi online_share --by service,year --scan raw --format csv --warehouse "$WH_CIVICA"
+  measure q_a_civica_kpi "$rep" "$T_SHORT" "$LOGS/q_a_civica_kpi.$rep.csv" \
+    "$CIVICA" kpi online_share --by service,year --scan rollup --format csv --warehouse "$WH_CIVICA"
+  measure q_b_civica_kpi "$rep" "$T_SHORT" "$LOGS/q_b_civica_kpi.$rep.csv" \
+    "$CIVICA" kpi satisfaction_mean --by service,year --scan rollup --format csv --warehouse "$WH_CIVICA"
+  measure q_c_civica_kpi "$rep" "$T_SHORT" "$LOGS/q_c_civica_kpi.$rep.csv" \
+    "$CIVICA" kpi online_share --by month --service suap --scan rollup --format csv --warehouse "$WH_CIVICA"
 done
+log "warm civica queries (1 warm-up + $CIVICA_WARM_RUNS runs per query and path)"
+timeout "$T_SHORT" "$CIVICA" bench-queries --warehouse "$WH_CIVICA" --runs "$CIVICA_WARM_RUNS" \
+  >"$RUN/civica_warm.json"
 log "warm DuckDB queries (1 warm-up + $WARM_RUNS runs each)"
 timeout "$T_SHORT" "$PY" "$HERE/queries.py" warm "$WH_CIVICA" "$WARM_RUNS" >"$RUN/warm.json"
 
@@ -223,6 +241,12 @@ status=0
 for q in a b c; do
   timeout 120 "$PY" "$HERE/queries.py" compare "$q" \
     "$LOGS/q_${q}_civica.1.csv" "$LOGS/q_${q}_duckdb.1.csv" >>"$RUN/compare.txt" || status=3
+done
+# (a) through the roll-ups and through the raw scan: the same answer as DuckDB's.
+for variant in kpi raw; do
+  timeout 120 "$PY" "$HERE/queries.py" compare a \
+    "$LOGS/q_a_civica_$variant.1.csv" "$LOGS/q_a_duckdb.1.csv" \
+    | sed "s/^/(a, civica $variant) /" >>"$RUN/compare.txt" || status=3
 done
 cat "$RUN/compare.txt" >&2
 meta load_end "$(loadavg)"

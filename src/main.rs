@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use civica_analytics::format::write_batches;
 use civica_analytics::kpi::parse_years;
-use civica_analytics::{Audience, Catalogue, Dimension, Engine, KpiQuery, OutputFormat};
+use civica_analytics::{Audience, Catalogue, Dimension, Engine, KpiQuery, OutputFormat, Scan};
 use civica_ingest::sample::{SampleOptions, write_sample};
 use civica_ingest::{IngestOptions, IngestSummary, Layout, LogKind, Profile, Pseudonymiser};
 use clap::{Args, Parser, Subcommand};
@@ -65,6 +65,13 @@ enum Command {
         #[command(flatten)]
         warehouse: WarehouseArgs,
     },
+    /// Materialise the roll-ups of the latest commit if they are missing (ingest and compact
+    /// do it after each commit; this repairs a warehouse from an interrupted run or an older
+    /// civica).
+    Rollup {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+    },
     /// List the rows that ingests refused, with file, line, field and reason.
     Quarantine {
         #[command(flatten)]
@@ -109,6 +116,10 @@ enum Command {
         /// command shows every cell, as staff with access to the warehouse may see.
         #[arg(long)]
         public: bool,
+        /// Which tables answer: auto (roll-ups when they cover the query, else the raw
+        /// tables), raw, or rollup (an error when roll-ups cannot answer).
+        #[arg(long, default_value = "auto")]
+        scan: Scan,
         #[arg(long, default_value = "table")]
         format: OutputFormat,
         #[command(flatten)]
@@ -116,14 +127,30 @@ enum Command {
         #[command(flatten)]
         catalogue: CatalogueArgs,
     },
-    /// Run read-only SQL over the warehouse (table `requests`).
+    /// Run read-only SQL over the warehouse: tables requests, surveys, requests_history,
+    /// surveys_history, quarantine, requests_rollup, surveys_rollup (staff); with --public,
+    /// only the disclosure-controlled KPI views kpi_<id>.
     Query {
+        /// Read as the public: only the KPI views (kpi_online_share, …), small cells
+        /// suppressed.
+        #[arg(long)]
+        public: bool,
         #[arg(long, default_value = "table")]
         format: OutputFormat,
         #[command(flatten)]
         warehouse: WarehouseArgs,
         /// The SQL statement.
         sql: String,
+    },
+    /// Time the benchmark's KPI queries in one warm process, raw scan and roll-ups
+    /// (maintenance; see BENCHMARKS.md). Prints JSON.
+    #[command(hide = true)]
+    BenchQueries {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+        /// Timed runs per query and path, after one warm-up run.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        runs: u32,
     },
     /// Serve the dashboard.
     Serve {
@@ -239,11 +266,27 @@ fn run(cli: Cli) -> Result<()> {
                 kind,
                 fail_on_quarantine,
             };
-            ingest(&warehouse.warehouse, &files, &pseudonymiser, settings, json)
+            ingest(
+                &runtime,
+                &warehouse.warehouse,
+                &files,
+                &pseudonymiser,
+                settings,
+                json,
+            )
         }
         Command::Compact { warehouse } => {
             let summary = civica_ingest::compact(&Layout::new(&warehouse.warehouse))
                 .with_context(|| format!("compacting {}", warehouse.warehouse.display()))?;
+            // The rows did not change, but the commit did: roll-ups are keyed by commit.
+            if let Err(e) = materialise_rollups(&runtime, &warehouse.warehouse) {
+                eprintln!("civica: warning: {e:#}");
+            }
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(())
+        }
+        Command::Rollup { warehouse } => {
+            let summary = materialise_rollups(&runtime, &warehouse.warehouse)?;
             println!("{}", serde_json::to_string(&summary)?);
             Ok(())
         }
@@ -267,6 +310,7 @@ fn run(cli: Cli) -> Result<()> {
             from,
             to,
             public,
+            scan,
             format,
             warehouse,
             catalogue,
@@ -295,20 +339,33 @@ fn run(cli: Cli) -> Result<()> {
                 .by(Dimension::parse_list(&by)?)
                 .with_years(parse_years(year.as_deref())?)
                 .with_lists(service.as_deref(), area.as_deref(), channel.as_deref())
-                .for_audience(audience);
+                .for_audience(audience)
+                .with_scan(scan);
             query.from = from;
             query.to = to;
             let result = runtime.block_on(engine.kpi(&query))?;
             print_batches(&[result.batch()?], format)
         }
         Command::Query {
+            public,
             format,
             warehouse,
             sql,
         } => {
             let engine = Engine::new(Layout::new(&warehouse.warehouse));
-            let batches = runtime.block_on(engine.query(&sql))?;
+            let audience = if public {
+                Audience::Public
+            } else {
+                Audience::Internal
+            };
+            let batches = runtime.block_on(engine.query(&sql, audience))?;
             print_batches(&batches, format)
+        }
+        Command::BenchQueries { warehouse, runs } => {
+            let engine = Engine::new(Layout::new(&warehouse.warehouse));
+            let report = runtime.block_on(bench_queries(&engine, runs))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
         }
         Command::Serve { warehouse, bind } => {
             runtime.block_on(serve(&warehouse.warehouse, bind.bind))
@@ -331,6 +388,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let pseudonymiser = load_key(&key)?;
             ingest(
+                &runtime,
                 &warehouse.warehouse,
                 &[sample],
                 &pseudonymiser,
@@ -351,6 +409,7 @@ struct IngestSettings {
 }
 
 fn ingest(
+    runtime: &tokio::runtime::Runtime,
     warehouse: &Path,
     files: &[PathBuf],
     pseudonymiser: &Pseudonymiser,
@@ -396,6 +455,11 @@ fn ingest(
         .iter()
         .filter(|code| catalogue.service(code).is_none())
         .collect();
+    // The commit stands whatever happens next; without roll-ups, queries scan the raw
+    // tables and give the same answers, more slowly.
+    if let Err(e) = materialise_rollups(runtime, warehouse) {
+        summary.warnings.push(format!("{e:#}"));
+    }
     if !uncatalogued.is_empty() {
         let message = format!(
             "service code(s) not in the catalogue, stored as they are: {}",
@@ -413,6 +477,84 @@ fn ingest(
         print_summary(&summary);
     }
     Ok(())
+}
+
+/// The benchmark's questions as catalogue KPIs: (a) online share by service and year, (b) mean
+/// satisfaction by service and year, (c) monthly online share of suap.
+fn bench_kpis() -> [(&'static str, KpiQuery); 3] {
+    let by = |list: &[Dimension]| list.to_vec();
+    [
+        (
+            "a",
+            KpiQuery::new("online_share").by(by(&[Dimension::Service, Dimension::Year])),
+        ),
+        (
+            "b",
+            KpiQuery::new("satisfaction_mean").by(by(&[Dimension::Service, Dimension::Year])),
+        ),
+        (
+            "c",
+            KpiQuery::new("online_share")
+                .by(by(&[Dimension::Month]))
+                .with_lists(Some("suap"), None, None),
+        ),
+    ]
+}
+
+/// Times each benchmark KPI through the raw scan and through the roll-ups in this process:
+/// one warm-up run, then `runs` timed runs; p50 and p95 (nearest rank) in milliseconds.
+async fn bench_queries(engine: &Engine, runs: u32) -> Result<serde_json::Value> {
+    let mut report = serde_json::Map::new();
+    for (name, query) in bench_kpis() {
+        let mut paths = serde_json::Map::new();
+        for scan in [Scan::Raw, Scan::Rollup] {
+            let query = query
+                .clone()
+                .for_audience(Audience::Internal)
+                .with_scan(scan);
+            let first = std::time::Instant::now();
+            let cells = engine
+                .kpi(&query)
+                .await
+                .with_context(|| format!("query {name}, {}", scan.as_str()))?
+                .rows
+                .len();
+            let first_ms = first.elapsed().as_secs_f64() * 1e3;
+            let mut times = Vec::new();
+            for _ in 0..runs {
+                let started = std::time::Instant::now();
+                engine.kpi(&query).await?;
+                times.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+            times.sort_by(f64::total_cmp);
+            let rank = |p: f64| {
+                times[((p * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1]
+            };
+            paths.insert(
+                scan.as_str().to_string(),
+                serde_json::json!({
+                    "cells": cells,
+                    "first_ms": first_ms,
+                    "p50_ms": rank(0.50),
+                    "p95_ms": rank(0.95),
+                    "runs_ms": times,
+                }),
+            );
+        }
+        report.insert(name.to_string(), serde_json::Value::Object(paths));
+    }
+    Ok(serde_json::Value::Object(report))
+}
+
+/// Materialises the roll-ups of the warehouse's latest commit (nothing when they exist).
+fn materialise_rollups(
+    runtime: &tokio::runtime::Runtime,
+    warehouse: &Path,
+) -> Result<civica_analytics::RollupSummary> {
+    let engine = Engine::new(Layout::new(warehouse));
+    runtime
+        .block_on(civica_analytics::materialise(&engine))
+        .with_context(|| format!("materialising the roll-ups of {}", warehouse.display()))
 }
 
 /// The human summary: one line per file, then the totals.

@@ -217,14 +217,27 @@ fn refused_sql_forms() {
         "SET datafusion.execution.batch_size = 1",
         "SELECT 1; SELECT 2",
         "SELECT * FROM '/etc/passwd'",
+        "UPDATE requests SET status = 'completed'",
+        "DELETE FROM requests",
+        "EXPLAIN CREATE TABLE t AS SELECT 1",
+        "EXPLAIN COPY (SELECT 1) TO '/tmp/civica-escape.csv'",
     ] {
-        let out = run(&["query", "--warehouse", s(&f.warehouse), sql]);
-        assert!(!out.status.success(), "{sql} was allowed");
-        assert!(
-            !String::from_utf8_lossy(&out.stderr).is_empty(),
-            "{sql}: a message"
-        );
+        for audience in [None, Some("--public")] {
+            let mut args = vec!["query", "--warehouse", s(&f.warehouse)];
+            args.extend(audience);
+            args.push(sql);
+            let out = run(&args);
+            assert!(!out.status.success(), "{sql} was allowed ({audience:?})");
+            assert!(
+                !String::from_utf8_lossy(&out.stderr).is_empty(),
+                "{sql}: a message"
+            );
+        }
     }
+    assert!(
+        !std::path::Path::new("/tmp/civica-escape.csv").exists(),
+        "COPY wrote a file"
+    );
     // Read queries of every form pass.
     for sql in [
         "SELECT count(*) FROM requests",
@@ -233,4 +246,92 @@ fn refused_sql_forms() {
     ] {
         run_ok(&["query", "--warehouse", s(&f.warehouse), sql]);
     }
+}
+
+#[test]
+fn public_sql_reads_only_disclosure_controlled_kpi_views() {
+    let f = fixture();
+    let public = |sql: &str| {
+        run(&[
+            "query",
+            "--public",
+            "--format",
+            "csv",
+            "--warehouse",
+            s(&f.warehouse),
+            sql,
+        ])
+    };
+    // Full tables are for staff; the message says what the public may read.
+    for sql in [
+        "SELECT count(*) FROM requests",
+        "SELECT * FROM requests_rollup",
+        "SELECT * FROM quarantine",
+        "SELECT * FROM information_schema.tables",
+        "WITH x AS (SELECT * FROM surveys) SELECT count(*) FROM x",
+        "SELECT * FROM kpi_online_share JOIN requests USING (service)",
+    ] {
+        let out = public(sql);
+        assert!(!out.status.success(), "{sql} was allowed to the public");
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            message.contains("not available to the public") && message.contains("kpi_online_share"),
+            "{sql}: {message}"
+        );
+    }
+
+    // A KPI view is the public KPI by service and year, small cells suppressed. The fixture's
+    // cells have 2 to 5 requests (tests/fixtures/README.md), so most are withheld.
+    let out = public("SELECT * FROM kpi_online_share ORDER BY service, year");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let view = csv_rows(&String::from_utf8_lossy(&out.stdout));
+    let published = csv_rows(&run_ok(&[
+        "kpi",
+        "online_share",
+        "--public",
+        "--by",
+        "service,year",
+        "--format",
+        "csv",
+        "--warehouse",
+        s(&f.warehouse),
+    ]));
+    assert_eq!(view, published);
+    let suppressed: Vec<(&str, &str)> = view
+        .iter()
+        .filter(|r| r["flag"] == "suppressed")
+        .map(|r| (r["service"].as_str(), r["year"].as_str()))
+        .collect();
+    // certificati 2017 (4), refezione 2016 (3) and suap 2016 (2) are below 5. refezione 2017
+    // and suap 2017 (5 each) go too: each is the only other year of a service with a
+    // withheld year, which the service's total would otherwise give away.
+    assert_eq!(
+        suppressed,
+        [
+            ("certificati_anagrafici", "2017"),
+            ("refezione_scolastica", "2016"),
+            ("refezione_scolastica", "2017"),
+            ("suap", "2016"),
+            ("suap", "2017"),
+        ]
+    );
+    for row in &view {
+        if row["flag"] == "suppressed" {
+            assert_eq!(row["value"], "", "the marker: an empty value");
+            assert_eq!(row["n"], "");
+        } else {
+            assert!(row["n"].parse::<u64>().unwrap() >= 5, "{row:?}");
+        }
+    }
+    // Aggregating a view is fine; it cannot bring back what was withheld.
+    let out = public("SELECT count(*) AS cells, count(value) AS values FROM kpi_satisfaction_mean");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -38,6 +38,25 @@ pub enum Error {
         #[source]
         source: datafusion::arrow::error::ArrowError,
     },
+    /// The roll-ups cannot answer a query that asked for them.
+    #[error("roll-ups cannot answer this query: {reason}")]
+    NoRollup { reason: String },
+    /// Roll-ups could not be built.
+    #[error("building roll-ups: {message}")]
+    Rollup { message: String },
+    /// A roll-up file could not be written.
+    #[error("writing roll-up {path}: {source}")]
+    RollupParquet {
+        path: String,
+        #[source]
+        source: datafusion::parquet::errors::ParquetError,
+    },
+    /// A public SQL query named a table that only staff may read.
+    #[error(
+        "table `{table}` is not available to the public; public SQL reads only the \
+         disclosure-controlled KPI views: {views}"
+    )]
+    NotPublic { table: String, views: String },
     /// Reading the warehouse directory failed.
     #[error("warehouse {path}: {source}")]
     Warehouse {
@@ -67,6 +86,8 @@ impl Error {
                 | Error::Query { .. }
                 | Error::BadParameter { .. }
                 | Error::Timeout { .. }
+                | Error::NoRollup { .. }
+                | Error::NotPublic { .. }
         )
     }
 }

@@ -13,6 +13,10 @@
 //! `100 * SUM(CASE WHEN channel IN ('online','app') THEN 1 ELSE 0 END) / COUNT(*)` over
 //! `status <> 'abandoned'`. Values, intervals and changes are then computed in Rust from the
 //! aggregated counts, at full `f64` precision.
+//!
+//! `<source>` is the raw table, or the roll-ups of the latest commit when
+//! [`crate::rollup::plan`] says they give exactly the same aggregates ([`Scan`] lets the
+//! caller force either); everything after the aggregation is shared by both paths.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -137,6 +141,43 @@ pub enum Audience {
     Internal,
 }
 
+/// Which tables answer a KPI query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scan {
+    /// The roll-ups when they cover the query and exist for the latest commit, else the
+    /// raw tables (see [`crate::rollup`]).
+    #[default]
+    Auto,
+    /// Always the raw tables.
+    Raw,
+    /// The roll-ups, or an error saying why they cannot answer.
+    Rollup,
+}
+
+impl Scan {
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scan::Auto => "auto",
+            Scan::Raw => "raw",
+            Scan::Rollup => "rollup",
+        }
+    }
+}
+
+impl FromStr for Scan {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        [Scan::Auto, Scan::Raw, Scan::Rollup]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| Error::BadParameter {
+                message: format!("unknown scan `{s}`; use auto, raw or rollup"),
+            })
+    }
+}
+
 /// What to compute: a KPI, its breakdown, typed filters and the audience.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KpiQuery {
@@ -152,6 +193,8 @@ pub struct KpiQuery {
     /// Only rows up to this local date (inclusive).
     pub to: Option<chrono::NaiveDate>,
     pub audience: Audience,
+    /// Roll-ups or raw tables; the answer is the same, only the time differs.
+    pub scan: Scan,
 }
 
 impl KpiQuery {
@@ -167,6 +210,7 @@ impl KpiQuery {
             from: None,
             to: None,
             audience: Audience::Public,
+            scan: Scan::Auto,
         }
     }
 
@@ -182,6 +226,12 @@ impl KpiQuery {
 
     pub fn for_audience(mut self, audience: Audience) -> Self {
         self.audience = audience;
+        self
+    }
+
+    /// Chooses the tables that answer (roll-ups or raw scan).
+    pub fn with_scan(mut self, scan: Scan) -> Self {
+        self.scan = scan;
         self
     }
 
@@ -271,6 +321,8 @@ pub struct KpiResult {
     pub rows: Vec<KpiRow>,
     pub audience: Audience,
     pub min_cell: u64,
+    /// The tables that answered: [`Scan::Raw`] or [`Scan::Rollup`].
+    pub scan: Scan,
 }
 
 impl KpiResult {
@@ -383,7 +435,7 @@ impl KpiResult {
 }
 
 /// An `Expr` for one catalogue condition.
-fn condition_expr(column: &str, condition: &Condition) -> Expr {
+pub(crate) fn condition_expr(column: &str, condition: &Condition) -> Expr {
     let mut parts = Vec::new();
     if let Some(values) = &condition.is_in {
         parts.push(col(column).in_list(values.iter().map(|v| lit(v.as_str())).collect(), false));
@@ -416,7 +468,7 @@ fn filter_expr(filter: &Filter) -> Expr {
 }
 
 /// The local (Europe/Rome) wall-clock time of a UTC timestamp column.
-fn local_time(column: &str) -> Expr {
+pub(crate) fn local_time(column: &str) -> Expr {
     let zoned = cast(
         col(column),
         DataType::Timestamp(TimeUnit::Microsecond, Some("Europe/Rome".into())),
@@ -424,9 +476,10 @@ fn local_time(column: &str) -> Expr {
     to_local_time(vec![zoned])
 }
 
-/// The expression of a dimension, aliased to its name.
-fn dimension_expr(dim: Dimension, source: Source, catalogue: &Catalogue) -> Expr {
-    let time = source.time_column();
+/// The expression of a dimension, aliased to its name. Periods derive from `local`: the
+/// local wall-clock time of the source's timestamp (raw scan) or the roll-up's local month,
+/// which gives the same month, quarter and school year.
+fn dimension_expr(dim: Dimension, local: Expr, catalogue: &Catalogue) -> Expr {
     let expr = match dim {
         Dimension::Service | Dimension::Channel | Dimension::AuthMethod | Dimension::Year => {
             return col(dim.as_str());
@@ -451,10 +504,9 @@ fn dimension_expr(dim: Dimension, source: Source, catalogue: &Catalogue) -> Expr
                 }
             }
         }
-        Dimension::Month => date_trunc(lit("month"), local_time(time)),
-        Dimension::Quarter => date_trunc(lit("quarter"), local_time(time)),
+        Dimension::Month => date_trunc(lit("month"), local),
+        Dimension::Quarter => date_trunc(lit("quarter"), local),
         Dimension::SchoolYear => {
-            let local = local_time(time);
             let year = cast(date_part(lit("year"), local.clone()), DataType::Int64);
             let month = cast(date_part(lit("month"), local), DataType::Int64);
             year - when(month.lt(lit(9i64)), lit(1i64))
@@ -513,6 +565,113 @@ async fn source_frame(ctx: &SessionContext, source: Source) -> Result<DataFrame>
     })
 }
 
+/// The query's own filters on categories and years (the KPI's filter and the date range
+/// are the caller's): the same `Expr` over raw tables and roll-ups, whose columns share
+/// these names.
+fn query_filter(query: &KpiQuery, catalogue: &Catalogue) -> Expr {
+    let mut filter = lit(true);
+    if !query.years.is_empty() {
+        filter =
+            filter.and(col("year").in_list(query.years.iter().map(|y| lit(*y)).collect(), false));
+    }
+    if !query.services.is_empty() {
+        filter = filter.and(col("service").in_list(
+            query.services.iter().map(|s| lit(s.as_str())).collect(),
+            false,
+        ));
+    }
+    if !query.channels.is_empty() {
+        filter = filter.and(col("channel").in_list(
+            query.channels.iter().map(|s| lit(s.as_str())).collect(),
+            false,
+        ));
+    }
+    if !query.areas.is_empty() {
+        let codes: Vec<Expr> = catalogue
+            .services
+            .iter()
+            .filter(|s| query.areas.contains(&s.area))
+            .map(|s| lit(s.code.as_str()))
+            .collect();
+        filter = filter.and(if codes.is_empty() {
+            lit(false)
+        } else {
+            col("service").in_list(codes, false)
+        });
+    }
+    filter
+}
+
+/// The raw scan: the KPI's source rows, filtered, aggregated by the query's dimensions into
+/// `num`, `den`, `n` and (for means) `sd` or (for medians) `median`.
+async fn raw_frame(
+    ctx: &SessionContext,
+    def: &KpiDef,
+    query: &KpiQuery,
+    mut filter: Expr,
+    catalogue: &Catalogue,
+) -> Result<DataFrame> {
+    let df = source_frame(ctx, def.source).await?;
+    filter = filter_expr(&def.filter).and(filter);
+    let local = local_time(def.source.time_column());
+    let local_day = date_trunc(lit("day"), local.clone());
+    let midnight = |d: chrono::NaiveDate| {
+        let micros = d
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_micros();
+        lit(ScalarValue::TimestampMicrosecond(Some(micros), None))
+    };
+    if let Some(from) = query.from {
+        filter = filter.and(local_day.clone().gt_eq(midnight(from)));
+    }
+    if let Some(to) = query.to {
+        filter = filter.and(local_day.lt_eq(midnight(to)));
+    }
+    let df = df.filter(filter)?;
+
+    let group: Vec<Expr> = query
+        .by
+        .iter()
+        .map(|d| dimension_expr(*d, local.clone(), catalogue))
+        .collect();
+    let numerator = def.numerator.as_ref().map(filter_expr).unwrap_or(lit(true));
+    let aggregates = match &def.measure {
+        Measure::Share => vec![
+            sum(when(numerator, lit(1i64)).otherwise(lit(0i64))?).alias("num"),
+            count(lit(1)).alias("den"),
+            count(lit(1)).alias("n"),
+        ],
+        Measure::Count => vec![count(lit(1)).alias("n")],
+        Measure::Mean(c) => vec![
+            sum(cast(col(c), DataType::Int64)).alias("num"),
+            count(col(c)).alias("den"),
+            count(col(c)).alias("n"),
+            stddev(cast(col(c), DataType::Float64)).alias("sd"),
+        ],
+        Measure::MedianDays([from, to]) => {
+            let micros = |c: &str| {
+                cast(
+                    cast(col(c), DataType::Timestamp(TimeUnit::Microsecond, None)),
+                    DataType::Int64,
+                )
+            };
+            let days = micros(to) - micros(from);
+            let days = cast(days, DataType::Float64) / lit(86_400_000_000.0);
+            vec![median(days).alias("median"), count(lit(1)).alias("n")]
+        }
+        Measure::SumShare(c) => {
+            let value = cast(col(c), DataType::Float64);
+            vec![
+                sum(when(numerator, value.clone()).otherwise(lit(0.0))?).alias("num"),
+                sum(value.clone()).alias("den"),
+                count(value).alias("n"),
+            ]
+        }
+    };
+    Ok(df.aggregate(group, aggregates)?)
+}
+
 impl Engine {
     /// Computes a KPI of the catalogue.
     pub async fn kpi(&self, query: &KpiQuery) -> Result<KpiResult> {
@@ -532,94 +691,45 @@ impl Engine {
                 });
             }
         }
-        let ctx = self.session().await?;
-        let mut df = source_frame(&ctx, def.source).await?;
-        let mut filter = filter_expr(&def.filter);
-        if !query.years.is_empty() {
-            filter = filter
-                .and(col("year").in_list(query.years.iter().map(|y| lit(*y)).collect(), false));
-        }
-        if !query.services.is_empty() {
-            filter = filter.and(col("service").in_list(
-                query.services.iter().map(|s| lit(s.as_str())).collect(),
-                false,
-            ));
-        }
-        if !query.channels.is_empty() {
-            filter = filter.and(col("channel").in_list(
-                query.channels.iter().map(|s| lit(s.as_str())).collect(),
-                false,
-            ));
-        }
-        if !query.areas.is_empty() {
-            let codes: Vec<Expr> = catalogue
-                .services
-                .iter()
-                .filter(|s| query.areas.contains(&s.area))
-                .map(|s| lit(s.code.as_str()))
-                .collect();
-            filter = filter.and(if codes.is_empty() {
-                lit(false)
-            } else {
-                col("service").in_list(codes, false)
-            });
-        }
-        let local_day = date_trunc(lit("day"), local_time(def.source.time_column()));
-        let midnight = |d: chrono::NaiveDate| {
-            let micros = d
-                .and_time(chrono::NaiveTime::MIN)
-                .and_utc()
-                .timestamp_micros();
-            lit(ScalarValue::TimestampMicrosecond(Some(micros), None))
-        };
-        if let Some(from) = query.from {
-            filter = filter.and(local_day.clone().gt_eq(midnight(from)));
-        }
-        if let Some(to) = query.to {
-            filter = filter.and(local_day.lt_eq(midnight(to)));
-        }
-        df = df.filter(filter)?;
-
-        let group: Vec<Expr> = query
-            .by
-            .iter()
-            .map(|d| dimension_expr(*d, def.source, catalogue))
-            .collect();
-        let numerator = def.numerator.as_ref().map(filter_expr).unwrap_or(lit(true));
-        let aggregates = match &def.measure {
-            Measure::Share => vec![
-                sum(when(numerator, lit(1i64)).otherwise(lit(0i64))?).alias("num"),
-                count(lit(1)).alias("den"),
-                count(lit(1)).alias("n"),
-            ],
-            Measure::Count => vec![count(lit(1)).alias("n")],
-            Measure::Mean(c) => vec![
-                sum(cast(col(c), DataType::Int64)).alias("num"),
-                count(col(c)).alias("den"),
-                count(col(c)).alias("n"),
-                stddev(cast(col(c), DataType::Float64)).alias("sd"),
-            ],
-            Measure::MedianDays([from, to]) => {
-                let micros = |c: &str| {
-                    cast(
-                        cast(col(c), DataType::Timestamp(TimeUnit::Microsecond, None)),
-                        DataType::Int64,
-                    )
-                };
-                let days = micros(to) - micros(from);
-                let days = cast(days, DataType::Float64) / lit(86_400_000_000.0);
-                vec![median(days).alias("median"), count(lit(1)).alias("n")]
-            }
-            Measure::SumShare(c) => {
-                let value = cast(col(c), DataType::Float64);
-                vec![
-                    sum(when(numerator, value.clone()).otherwise(lit(0.0))?).alias("num"),
-                    sum(value.clone()).alias("den"),
-                    count(value).alias("n"),
-                ]
+        let commit = self.version()?;
+        let ctx = self.session_at(commit).await?;
+        let route = match query.scan {
+            Scan::Raw => None,
+            Scan::Auto | Scan::Rollup => {
+                let has_rollups = ctx.table_exist(crate::rollup::REQUESTS_ROLLUP)?;
+                match crate::rollup::plan(&def, query) {
+                    Ok(plan) if has_rollups => Some(plan),
+                    Ok(_) if query.scan == Scan::Rollup => {
+                        return Err(Error::NoRollup {
+                            reason: format!(
+                                "none materialised for commit {commit} (run civica rollup)"
+                            ),
+                        });
+                    }
+                    Err(reason) if query.scan == Scan::Rollup => {
+                        return Err(Error::NoRollup { reason });
+                    }
+                    _ => None,
+                }
             }
         };
-        df = df.aggregate(group, aggregates)?;
+        let filter = query_filter(query, catalogue);
+        let mut df = match &route {
+            Some(plan) => {
+                let group: Vec<Expr> = query
+                    .by
+                    .iter()
+                    .map(|d| dimension_expr(*d, col("month"), catalogue))
+                    .collect();
+                let df = plan
+                    .frame(&ctx)
+                    .await?
+                    .filter(filter.and(crate::rollup::RollupPlan::month_range(query)))?
+                    .aggregate(group, plan.aggregates())?;
+                plan.finish(df, &query.by)?
+            }
+            None => raw_frame(&ctx, &def, query, filter, catalogue).await?,
+        };
         if !query.by.is_empty() {
             df = df.sort(
                 query
@@ -714,6 +824,11 @@ impl Engine {
             rows,
             audience: query.audience,
             min_cell,
+            scan: if route.is_some() {
+                Scan::Rollup
+            } else {
+                Scan::Raw
+            },
         })
     }
 

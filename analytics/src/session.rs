@@ -5,8 +5,10 @@
 //! of the warehouse [`Layout`] with explicit schemas and their Hive partition column,
 //! so that an empty warehouse still answers (with no rows), and so that a distributed engine
 //! (Ballista) or object storage can later be swapped in here without touching callers.
+//! The roll-ups of that commit ([`crate::rollup`]), when they exist, are registered too; they
+//! are read once per commit and kept in memory by the engine.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use civica_ingest::Layout;
 use civica_ingest::layout::Table;
@@ -20,6 +22,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 
 use crate::catalogue::Catalogue;
 use crate::error::{Error, Result};
+use crate::rollup;
 
 /// The analytics engine over one warehouse.
 #[derive(Debug, Clone)]
@@ -27,6 +30,16 @@ pub struct Engine {
     layout: Layout,
     catalogue: Arc<Catalogue>,
     limits: QueryLimits,
+    /// The roll-ups of one commit, read once and kept in memory (they are small), shared by
+    /// the clones of this engine.
+    rollups: Arc<Mutex<Option<CachedRollups>>>,
+}
+
+/// Roll-up tables in memory, with the commit they belong to.
+#[derive(Debug)]
+struct CachedRollups {
+    commit: u64,
+    tables: Vec<(&'static str, Arc<MemTable>)>,
 }
 
 /// Bounds on analysts' queries, so that one query cannot take the server down.
@@ -111,6 +124,7 @@ impl Engine {
             layout,
             catalogue: Arc::new(Catalogue::default()),
             limits: QueryLimits::default(),
+            rollups: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -151,17 +165,34 @@ impl Engine {
             })
     }
 
-    /// A fresh session with the warehouse tables registered.
-    pub(crate) async fn session(&self) -> Result<SessionContext> {
+    /// A session with no tables, within the engine's memory limit: where public views are
+    /// registered (without `information_schema`, which would list them only).
+    pub(crate) fn bare_session(&self) -> Result<SessionContext> {
+        self.context(false)
+    }
+
+    /// The one place a `SessionContext` is made. A distributed engine (Ballista) would be
+    /// built here instead; an object store would be registered here for `s3://` warehouses.
+    fn context(&self, information_schema: bool) -> Result<SessionContext> {
         let config = SessionConfig::new()
-            .with_information_schema(true)
+            .with_information_schema(information_schema)
             .with_default_catalog_and_schema("civica", "public");
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.limits.memory_bytes, 1.0)
             .build_arc()?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        Ok(SessionContext::new_with_config_rt(config, runtime))
+    }
+
+    /// A fresh session over the latest commit.
+    pub(crate) async fn session(&self) -> Result<SessionContext> {
+        self.session_at(self.version()?).await
+    }
+
+    /// A fresh session with the tables of `commit` registered, and its roll-ups
+    /// (`requests_rollup`, `surveys_rollup`) when they were materialised for that commit.
+    pub(crate) async fn session_at(&self, commit: u64) -> Result<SessionContext> {
+        let ctx = self.context(true)?;
         // Every query reads one committed snapshot: the latest at the time it starts.
-        let commit = self.version()?;
         for table in Table::ALL {
             let (schema, partition_type) = match table {
                 Table::Requests => (requests_file_schema(), DataType::Int32),
@@ -182,7 +213,46 @@ impl Engine {
             )
             .await?;
         }
+        if let Some(tables) = self.rollups_at(commit).await? {
+            for (name, table) in tables {
+                ctx.register_table(name, table)?;
+            }
+        }
         Ok(ctx)
+    }
+
+    /// The roll-up tables of `commit`, from memory or read from their files; `None` when they
+    /// were not materialised for that commit (roll-ups are valid for their own commit only).
+    async fn rollups_at(&self, commit: u64) -> Result<Option<Vec<(&'static str, Arc<MemTable>)>>> {
+        if let Ok(cache) = self.rollups.lock()
+            && let Some(cached) = cache.as_ref().filter(|c| c.commit == commit)
+        {
+            return Ok(Some(cached.tables.clone()));
+        }
+        if commit == 0 || !rollup::rollup_dir(&self.layout, commit).is_dir() {
+            return Ok(None);
+        }
+        let reader = self.context(false)?;
+        let mut tables = Vec::new();
+        for name in rollup::ROLLUP_TABLES {
+            let file = absolute(&rollup::rollup_file(&self.layout, commit, name))?;
+            let url = ListingTableUrl::parse(file.display().to_string())?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let schema = rollup::rollup_schema(name);
+            reader
+                .register_listing_table(name, url.as_str(), options, Some(schema.clone()), None)
+                .await?;
+            let batches = reader.table(name).await?.collect().await?;
+            tables.push((name, Arc::new(MemTable::try_new(schema, vec![batches])?)));
+        }
+        if let Ok(mut cache) = self.rollups.lock() {
+            *cache = Some(CachedRollups {
+                commit,
+                tables: tables.clone(),
+            });
+        }
+        Ok(Some(tables))
     }
 }
 
