@@ -125,8 +125,9 @@ def main() -> None:
       "fingerprint, de-duplicates by `request_id` (also against rows already stored) and "
       "records quarantine and a commit; the DuckDB and polars baselines only parse types and "
       "write the raw columns (the codice fiscale stays in clear). civica's files also hold "
-      "`citizen_key` and `record_fingerprint` (32 hexadecimal characters a row each, nearly "
-      "incompressible), which the others do not write; hence its larger output.")
+      "`citizen_key` (32 hexadecimal characters a row) and `record_fingerprint` (a 64-bit "
+      "integer), both nearly incompressible, which the others do not write; hence its larger "
+      "output.")
     w("")
     agree = "the same" if verify["agree"] else "DIFFERENT"
     w(f"Output check: the three outputs have {agree} per-year counts of rows, of non-null "
