@@ -617,6 +617,17 @@ struct Valid<R> {
     record: R,
 }
 
+impl<R: Record> Valid<R> {
+    fn new(line: u64, record: R) -> Self {
+        Valid {
+            line,
+            key: id_key(record.id()),
+            fingerprint: record.fingerprint(),
+            record,
+        }
+    }
+}
+
 /// A row after validation.
 enum Checked {
     Quarantined {
@@ -651,22 +662,12 @@ fn check_block(
             }
         };
         let checked = match kind {
-            LogKind::Requests => parser.request(row.values).map(|record| {
-                Checked::Request(Valid {
-                    line: row.line,
-                    key: id_key(record.id()),
-                    fingerprint: record.fingerprint(),
-                    record,
-                })
-            }),
-            LogKind::Surveys => parser.survey(row.values).map(|record| {
-                Checked::Survey(Valid {
-                    line: row.line,
-                    key: id_key(record.id()),
-                    fingerprint: record.fingerprint(),
-                    record,
-                })
-            }),
+            LogKind::Requests => parser
+                .request(row.values)
+                .map(|record| Checked::Request(Valid::new(row.line, record))),
+            LogKind::Surveys => parser
+                .survey(row.values)
+                .map(|record| Checked::Survey(Valid::new(row.line, record))),
         };
         out.push(checked.unwrap_or_else(|rejection| Checked::Quarantined {
             line: row.line,
