@@ -10,6 +10,7 @@ pub mod disclosure;
 pub mod error;
 pub mod format;
 pub mod kpi;
+pub mod opendata;
 pub mod quarantine;
 pub mod session;
 pub mod sql;

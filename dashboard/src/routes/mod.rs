@@ -1,6 +1,7 @@
 //! One module per resource; each exports `router()`.
 
 pub mod api;
+pub mod catalog;
 pub mod health;
 pub mod opendata;
 pub mod pages;
