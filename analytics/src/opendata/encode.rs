@@ -272,6 +272,40 @@ mod tests {
     }
 
     #[test]
+    fn parquet_carries_licence_and_attribution_in_its_metadata() {
+        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+
+        let table = DatasetTable {
+            dataset: &super::super::DATASETS[0],
+            batch: batch(),
+            version: 7,
+        };
+        let bytes = DownloadFormat::Parquet
+            .encode(&table, &OpenDataConfig::default())
+            .unwrap();
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &bytes).unwrap();
+        let reader = SerializedFileReader::new(file).unwrap();
+        let metadata = reader.metadata().file_metadata();
+        assert_eq!(metadata.num_rows(), 2);
+        let value = |key: &str| {
+            metadata
+                .key_value_metadata()
+                .into_iter()
+                .flatten()
+                .find(|kv| kv.key == key)
+                .and_then(|kv| kv.value.clone())
+        };
+        assert_eq!(value("licence").as_deref(), Some("CC-BY-4.0"));
+        assert_eq!(
+            value("licence_url").as_deref(),
+            Some("https://creativecommons.org/licenses/by/4.0/")
+        );
+        assert_eq!(value("attribution").as_deref(), Some("Comune di Cesena"));
+        assert_eq!(value("warehouse_version").as_deref(), Some("7"));
+    }
+
+    #[test]
     fn file_names_split_into_dataset_and_format() {
         let split = DownloadFormat::split_file_name;
         assert_eq!(split("x-excel.csv"), Some(("x", DownloadFormat::ExcelCsv)));
