@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use civica_analytics::format::write_batches;
 use civica_analytics::kpi::parse_years;
+use civica_analytics::opendata::OpenDataConfig;
 use civica_analytics::{Audience, Catalogue, Dimension, Engine, KpiQuery, OutputFormat};
 use civica_ingest::sample::{SampleOptions, write_sample};
 use civica_ingest::{IngestOptions, IngestSummary, Layout, LogKind, Profile, Pseudonymiser};
@@ -136,6 +137,23 @@ enum Command {
         warehouse: WarehouseArgs,
         #[command(flatten)]
         bind: BindArgs,
+    },
+    /// Write the open-data site as static files: pages, every dataset in every format with
+    /// its datapackage.json, the DCAT-AP_IT catalogue and the API's documents.
+    Export {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+        /// Output directory (created if absent).
+        #[arg(long)]
+        out: PathBuf,
+        /// The address the site will be published at, for the catalogue's URLs
+        /// (default: `publisher.base_uri` of the open-data configuration).
+        #[arg(long)]
+        base_uri: Option<String>,
+        /// Publisher and licence (TOML with [publisher] and [licence]); default: the
+        /// sample city, CC BY 4.0.
+        #[arg(long)]
+        opendata_config: Option<PathBuf>,
     },
     /// Generate the sample (if absent), ingest it, then serve the dashboard.
     Demo {
@@ -317,6 +335,37 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve { warehouse, bind } => {
             runtime.block_on(serve(&warehouse.warehouse, bind.bind))
+        }
+        Command::Export {
+            warehouse,
+            out,
+            base_uri,
+            opendata_config,
+        } => {
+            let mut config = match &opendata_config {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    OpenDataConfig::parse(&text, &path.display().to_string())?
+                }
+                None => OpenDataConfig::default(),
+            };
+            if let Some(base) = base_uri {
+                config.publisher.base_uri = Some(base.trim_end_matches('/').to_string());
+            }
+            let state =
+                civica_dashboard::AppState::new(Engine::new(Layout::new(&warehouse.warehouse)))
+                    .with_opendata(config);
+            let files = runtime
+                .block_on(civica_dashboard::export::export_site(state, &out))
+                .with_context(|| format!("exporting the open-data site to {}", out.display()))?;
+            let bytes: u64 = files.iter().map(|(_, size)| size).sum();
+            eprintln!(
+                "civica: wrote {} files ({bytes} bytes) to {}",
+                files.len(),
+                out.display()
+            );
+            Ok(())
         }
         Command::Demo {
             warehouse,

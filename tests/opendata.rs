@@ -514,3 +514,64 @@ fn datapackage_schema_matches_the_csv() {
         }
     }
 }
+
+#[test]
+fn export_writes_the_whole_site_as_static_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = support::ingest_fixture(dir.path());
+    let out = dir.path().join("site");
+    let base = "https://dati.example.it";
+    run_ok(&[
+        "export",
+        "--warehouse",
+        s(&warehouse),
+        "--out",
+        s(&out),
+        "--base-uri",
+        &format!("{base}/"),
+    ]);
+    for page in ["index.html", "opendata/index.html", "static/civica.css"] {
+        assert!(out.join(page).is_file(), "{page}");
+    }
+    // Every distribution of the exported catalogue is a file of the site.
+    let turtle = std::fs::read(out.join("catalog.ttl")).unwrap();
+    let rdf = Rdf::parse(RdfFormat::Turtle, &turtle);
+    let downloads = check_catalogue(&rdf, base);
+    assert_eq!(downloads.len(), EXPECTED_DATASETS.len() * 4);
+    for (url, _) in &downloads {
+        let path = url.strip_prefix(&format!("{base}/")).unwrap();
+        assert!(out.join(path).is_file(), "{url}");
+    }
+    for format in ["rdf", "jsonld"] {
+        assert!(out.join(format!("catalog.{format}")).is_file());
+    }
+    // The files are what the server answers.
+    let server = Server::start(&warehouse);
+    for id in EXPECTED_DATASETS {
+        let (_, _, served) = server.get(&format!("/opendata/{id}.csv"));
+        let exported = std::fs::read_to_string(out.join(format!("opendata/{id}.csv"))).unwrap();
+        assert_eq!(exported, served, "{id}");
+        let descriptor: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("opendata/{id}/datapackage.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            descriptor["resources"][0]["path"],
+            format!("{base}/opendata/{id}.csv")
+        );
+    }
+    assert!(out.join("api/openapi.json").is_file());
+    assert!(out.join("api/v1/datasets/index.json").is_file());
+
+    // Without a base URI the catalogue cannot have absolute URLs: a clear refusal.
+    let refused = support::run(&[
+        "export",
+        "--warehouse",
+        s(&warehouse),
+        "--out",
+        s(&dir.path().join("other")),
+    ]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("base URI"), "{message}");
+}

@@ -6,6 +6,7 @@
 pub mod charts;
 pub mod dcat;
 pub mod error;
+pub mod export;
 pub mod routes;
 
 use std::sync::Arc;

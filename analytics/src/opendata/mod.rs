@@ -373,3 +373,41 @@ fn count_columns(batch: &RecordBatch, n_dims: usize, name: &str) -> Result<Recor
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
         .map_err(|source| Error::Encode { source })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_configuration_loads_and_matches_the_defaults() {
+        let text = include_str!("../../../data/opendata.example.toml");
+        let mut config = OpenDataConfig::parse(text, "opendata.example.toml").unwrap();
+        assert_eq!(
+            config.publisher.base_uri.as_deref(),
+            Some("https://dati.example.it")
+        );
+        config.publisher.base_uri = None;
+        assert_eq!(config, OpenDataConfig::default());
+        let unknown = format!("{text}\ncolour = 1\n");
+        let err = OpenDataConfig::parse(&unknown, "x.toml").unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn dataset_ids_are_unique_and_url_safe() {
+        let mut ids: Vec<&str> = DATASETS.iter().map(|d| d.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), DATASETS.len());
+        for id in ids {
+            assert!(
+                id.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{id}"
+            );
+            assert_eq!(
+                DownloadFormat::split_file_name(&format!("{id}.csv")).map(|s| s.0),
+                Some(id)
+            );
+        }
+    }
+}
