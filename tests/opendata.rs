@@ -575,3 +575,22 @@ fn export_writes_the_whole_site_as_static_files() {
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(message.contains("base URI"), "{message}");
 }
+
+#[test]
+fn a_malformed_address_fails_instead_of_publishing_a_broken_catalogue() {
+    use civica_analytics::opendata::OpenDataConfig;
+    use civica_dashboard::dcat::catalog_triples;
+
+    let config = OpenDataConfig::default();
+    let day = chrono::NaiveDate::from_ymd_opt(2018, 1, 31).unwrap();
+    let triples = catalog_triples(&config, "https://dati.example.it", day).unwrap();
+    let distributions = triples
+        .iter()
+        .filter(|t| t.predicate.as_str() == format!("{DCAT}distribution"))
+        .count();
+    assert_eq!(distributions, EXPECTED_DATASETS.len() * 4);
+    assert!(catalog_triples(&config, "not a uri", day).is_err());
+    let mut spaced = config.clone();
+    spaced.publisher.contact_email = "open data@example.it".into();
+    assert!(catalog_triples(&spaced, "https://dati.example.it", day).is_err());
+}

@@ -10,7 +10,7 @@
 
 use civica_analytics::opendata::{DATASETS, Dataset, DownloadFormat, OpenDataConfig};
 use oxrdf::vocab::{rdf, xsd};
-use oxrdf::{Literal, NamedNode, Triple};
+use oxrdf::{IriParseError, Literal, NamedNode, Triple};
 use oxrdfio::{RdfFormat, RdfSerializer};
 
 /// Namespaces of the profile.
@@ -79,11 +79,10 @@ fn term(namespace: &str, local: &str) -> NamedNode {
     NamedNode::new_unchecked(format!("{namespace}{local}"))
 }
 
-/// Only absolute http(s) IRIs are written as such; anything else is rejected by the
-/// caller's configuration check, so a malformed value cannot break the document.
-fn iri(value: &str) -> NamedNode {
+/// An IRI built from configuration or request data, checked: a malformed base URI or
+/// e-mail address must fail loudly rather than publish a broken catalogue.
+fn iri(value: &str) -> Result<NamedNode, IriParseError> {
     NamedNode::new(value)
-        .unwrap_or_else(|_| NamedNode::new_unchecked("urn:civica:invalid-iri".to_string()))
 }
 
 fn text(value: &str, lang: &str) -> Literal {
@@ -131,7 +130,7 @@ pub fn catalog_triples(
     config: &OpenDataConfig,
     base: &str,
     modified: chrono::NaiveDate,
-) -> Vec<Triple> {
+) -> Result<Vec<Triple>, IriParseError> {
     let iris = CatalogIris { base };
     let publisher = &config.publisher;
     let mut triples = Vec::new();
@@ -140,7 +139,7 @@ pub fn catalog_triples(
     };
 
     // The administration, publisher and rights holder of everything.
-    let agent = iri(&iris.publisher(&publisher.ipa_code));
+    let agent = iri(&iris.publisher(&publisher.ipa_code))?;
     add(&agent, rdf::TYPE.into(), term(DCATAPIT, "Agent").into());
     add(&agent, rdf::TYPE.into(), term(FOAF, "Agent").into());
     add(
@@ -155,7 +154,7 @@ pub fn catalog_triples(
     );
 
     // The open-data office, contact point of every dataset.
-    let contact = iri(&iris.contact_point());
+    let contact = iri(&iris.contact_point())?;
     add(
         &contact,
         rdf::TYPE.into(),
@@ -174,11 +173,11 @@ pub fn catalog_triples(
     add(
         &contact,
         term(VCARD, "hasEmail"),
-        iri(&format!("mailto:{}", publisher.contact_email)).into(),
+        iri(&format!("mailto:{}", publisher.contact_email))?.into(),
     );
 
     // The licence of every distribution.
-    let licence = iri(&config.licence.url);
+    let licence = iri(&config.licence.url)?;
     add(
         &licence,
         rdf::TYPE.into(),
@@ -192,7 +191,7 @@ pub fn catalog_triples(
     add(
         &licence,
         term(DCT, "type"),
-        iri(&config.licence.licence_type).into(),
+        iri(&config.licence.licence_type)?.into(),
     );
     add(
         &licence,
@@ -200,7 +199,7 @@ pub fn catalog_triples(
         text(&config.licence.title, "it").into(),
     );
 
-    let catalog = iri(&iris.catalog());
+    let catalog = iri(&iris.catalog())?;
     add(&catalog, rdf::TYPE.into(), term(DCATAPIT, "Catalog").into());
     add(&catalog, rdf::TYPE.into(), term(DCAT, "Catalog").into());
     add(
@@ -241,15 +240,15 @@ pub fn catalog_triples(
     );
     add(&catalog, term(DCT, "publisher"), agent.clone().into());
     add(&catalog, term(DCT, "modified"), date(modified).into());
-    add(&catalog, term(DCT, "language"), iri(LANGUAGE_ITA).into());
+    add(&catalog, term(DCT, "language"), iri(LANGUAGE_ITA)?.into());
     add(
         &catalog,
         term(FOAF, "homepage"),
-        iri(&format!("{base}/opendata")).into(),
+        iri(&format!("{base}/opendata"))?.into(),
     );
 
     for dataset in DATASETS {
-        let node = iri(&iris.dataset(dataset));
+        let node = iri(&iris.dataset(dataset))?;
         add(&catalog, term(DCAT, "dataset"), node.clone().into());
         add(&node, rdf::TYPE.into(), term(DCATAPIT, "Dataset").into());
         add(&node, rdf::TYPE.into(), term(DCAT, "Dataset").into());
@@ -279,24 +278,24 @@ pub fn catalog_triples(
             text(dataset.description_en, "en").into(),
         );
         add(&node, term(DCT, "modified"), date(modified).into());
-        add(&node, term(DCAT, "theme"), iri(THEME_GOVE).into());
+        add(&node, term(DCAT, "theme"), iri(THEME_GOVE)?.into());
         add(&node, term(DCT, "rightsHolder"), agent.clone().into());
         add(&node, term(DCT, "publisher"), agent.clone().into());
         add(
             &node,
             term(DCT, "accrualPeriodicity"),
-            iri(dataset.frequency.iri()).into(),
+            iri(dataset.frequency.iri())?.into(),
         );
         add(&node, term(DCAT, "contactPoint"), contact.clone().into());
-        add(&node, term(DCT, "language"), iri(LANGUAGE_ITA).into());
+        add(&node, term(DCT, "language"), iri(LANGUAGE_ITA)?.into());
         add(
             &node,
             term(DCAT, "landingPage"),
-            iri(&format!("{base}/opendata#{}", dataset.id)).into(),
+            iri(&format!("{base}/opendata#{}", dataset.id))?.into(),
         );
         for format in DownloadFormat::ALL {
-            let distribution = iri(&iris.distribution(dataset, format));
-            let url = iri(&iris.download(dataset, format));
+            let distribution = iri(&iris.distribution(dataset, format))?;
+            let url = iri(&iris.download(dataset, format))?;
             add(
                 &node,
                 term(DCAT, "distribution"),
@@ -315,7 +314,7 @@ pub fn catalog_triples(
             add(
                 &distribution,
                 term(DCT, "format"),
-                iri(format.file_type_iri()).into(),
+                iri(format.file_type_iri())?.into(),
             );
             add(&distribution, term(DCAT, "accessURL"), url.clone().into());
             add(&distribution, term(DCAT, "downloadURL"), url.into());
@@ -326,7 +325,7 @@ pub fn catalog_triples(
                 term(DCAT, "mediaType"),
                 iri(&format!(
                     "http://www.iana.org/assignments/media-types/{media_type}"
-                ))
+                ))?
                 .into(),
             );
             add(
@@ -336,7 +335,7 @@ pub fn catalog_triples(
             );
         }
     }
-    triples
+    Ok(triples)
 }
 
 /// `triples` serialised in `format`.

@@ -178,9 +178,7 @@ fn json_document(table: &DatasetTable, config: &OpenDataConfig) -> Result<Vec<u8
     let rows: serde_json::Value = if rows.is_empty() {
         json!([])
     } else {
-        serde_json::from_slice(&rows).map_err(|e| Error::BadParameter {
-            message: format!("encoding JSON: {e}"),
-        })?
+        serde_json::from_slice(&rows).map_err(json_error)?
     };
     let dataset = table.dataset;
     let document = json!({
@@ -192,9 +190,13 @@ fn json_document(table: &DatasetTable, config: &OpenDataConfig) -> Result<Vec<u8
         "version": table.version,
         "rows": rows,
     });
-    serde_json::to_vec_pretty(&document).map_err(|e| Error::BadParameter {
-        message: format!("encoding JSON: {e}"),
-    })
+    serde_json::to_vec_pretty(&document).map_err(json_error)
+}
+
+fn json_error(e: serde_json::Error) -> Error {
+    Error::Encode {
+        source: datafusion::arrow::error::ArrowError::JsonError(e.to_string()),
+    }
 }
 
 /// The key-value metadata written into Parquet downloads.

@@ -66,7 +66,7 @@ async fn get_catalog(
         .engine
         .last_modified()?
         .unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let triples = catalog_triples(&state.opendata, &base, modified);
+    let triples = catalog_triples(&state.opendata, &base, modified).map_err(AppError::internal)?;
     let body = serialise(&triples, format).map_err(AppError::internal)?;
     Ok(([(header::CONTENT_TYPE, format.media_type())], body).into_response())
 }
