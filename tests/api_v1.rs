@@ -184,3 +184,38 @@ fn any_origin_may_read() {
         Some("*")
     );
 }
+
+#[test]
+fn answers_carry_the_warehouse_version_as_etag() {
+    let (_dir, server) = fixture_server();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}/api/v1/kpis/online_share?by=year", server.base);
+    let response = agent.get(&url).call().unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let header = |r: &ureq::http::Response<ureq::Body>, name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let etag = header(&response, "etag").expect("an ETag");
+    // The fixture is one ingest: warehouse version 1.
+    assert!(etag.ends_with("-1\""), "{etag}");
+    assert!(header(&response, "cache-control").is_some());
+    let again = agent
+        .get(&url)
+        .header("If-None-Match", &etag)
+        .call()
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 304);
+    let other = agent
+        .get(&url)
+        .header("If-None-Match", "\"0.0.0-0\"")
+        .call()
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 200);
+}

@@ -49,7 +49,7 @@ pub fn app(state: AppState) -> Router {
         // Open data: datasets, downloads, datapackages and the DCAT-AP_IT catalogue.
         .merge(routes::opendata::router())
         .merge(routes::catalog::router())
-        .merge(routes::api_v1::router())
+        .merge(routes::api_v1::router(&state))
         .merge(routes::health::router())
         .with_state(state)
 }

@@ -8,8 +8,10 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::Method;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use civica_analytics::format::{OutputFormat, encode_batches};
@@ -32,8 +34,8 @@ use crate::error::AppError;
 ))]
 struct ApiDoc;
 
-/// The `/api/v1` routes and `/api/openapi.json`.
-pub fn router() -> Router<AppState> {
+/// The `/api/v1` routes and `/api/openapi.json`, with validators from the warehouse version.
+pub fn router(state: &AppState) -> Router<AppState> {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(list_kpis))
         .routes(routes!(get_kpi))
@@ -51,11 +53,47 @@ pub fn router() -> Router<AppState> {
                 async move { Json(openapi.as_ref().clone()) }
             }),
         )
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            cache_by_version,
+        ))
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
                 .allow_methods([Method::GET]),
         )
+}
+
+/// How long clients and proxies may reuse an answer without asking again.
+const MAX_AGE: &str = "public, max-age=300";
+
+/// Answers depend only on the warehouse version (and the build): the version is the ETag,
+/// and a client that already holds it gets `304 Not Modified`.
+async fn cache_by_version(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Ok(version) = state.engine.version() else {
+        return next.run(request).await;
+    };
+    let etag = format!("\"{}-{version}\"", env!("CARGO_PKG_VERSION"));
+    let held = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if held {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        next.run(request).await
+    };
+    let status = response.status();
+    if status.is_success() || status == StatusCode::NOT_MODIFIED {
+        if let Ok(value) = HeaderValue::from_str(&etag) {
+            response.headers_mut().insert(header::ETAG, value);
+        }
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(MAX_AGE));
+    }
+    response
 }
 
 /// The one error shape of the API.
