@@ -137,6 +137,10 @@ enum Command {
         warehouse: WarehouseArgs,
         #[command(flatten)]
         bind: BindArgs,
+        /// Publisher and licence of the open data (TOML with [publisher] and [licence]);
+        /// default: the sample city, CC BY 4.0.
+        #[arg(long)]
+        opendata_config: Option<PathBuf>,
     },
     /// Write the open-data site as static files: pages, every dataset in every format with
     /// its datapackage.json, the DCAT-AP_IT catalogue and the API's documents.
@@ -333,8 +337,13 @@ fn run(cli: Cli) -> Result<()> {
             let batches = runtime.block_on(engine.query(&sql))?;
             print_batches(&batches, format)
         }
-        Command::Serve { warehouse, bind } => {
-            runtime.block_on(serve(&warehouse.warehouse, bind.bind))
+        Command::Serve {
+            warehouse,
+            bind,
+            opendata_config,
+        } => {
+            let config = load_opendata_config(opendata_config.as_deref())?;
+            runtime.block_on(serve(&warehouse.warehouse, bind.bind, config))
         }
         Command::Export {
             warehouse,
@@ -342,14 +351,7 @@ fn run(cli: Cli) -> Result<()> {
             base_uri,
             opendata_config,
         } => {
-            let mut config = match &opendata_config {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    OpenDataConfig::parse(&text, &path.display().to_string())?
-                }
-                None => OpenDataConfig::default(),
-            };
+            let mut config = load_opendata_config(opendata_config.as_deref())?;
             if let Some(base) = base_uri {
                 config.publisher.base_uri = Some(base.trim_end_matches('/').to_string());
             }
@@ -391,9 +393,23 @@ fn run(cli: Cli) -> Result<()> {
                 IngestSettings::default(),
                 false,
             )?;
-            runtime.block_on(serve(&warehouse.warehouse, bind.bind))
+            runtime.block_on(serve(
+                &warehouse.warehouse,
+                bind.bind,
+                OpenDataConfig::default(),
+            ))
         }
     }
+}
+
+/// The open-data publisher and licence from `path`, or the sample city's defaults.
+fn load_opendata_config(path: Option<&Path>) -> Result<OpenDataConfig> {
+    let Some(path) = path else {
+        return Ok(OpenDataConfig::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(OpenDataConfig::parse(&text, &path.display().to_string())?)
 }
 
 /// What the command line says about an ingest.
@@ -523,13 +539,14 @@ fn parse_kind(text: &str) -> std::result::Result<LogKind, String> {
     }
 }
 
-async fn serve(warehouse: &Path, bind: SocketAddr) -> Result<()> {
+async fn serve(warehouse: &Path, bind: SocketAddr, opendata: OpenDataConfig) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("listening on {bind}"))?;
     let addr = listener.local_addr()?;
     tracing::info!("civica dashboard listening on http://{addr}/");
-    let state = civica_dashboard::AppState::new(Engine::new(Layout::new(warehouse)));
+    let state = civica_dashboard::AppState::new(Engine::new(Layout::new(warehouse)))
+        .with_opendata(opendata);
     civica_dashboard::serve(listener, state).await?;
     Ok(())
 }

@@ -594,3 +594,48 @@ fn a_malformed_address_fails_instead_of_publishing_a_broken_catalogue() {
     spaced.publisher.contact_email = "open data@example.it".into();
     assert!(catalog_triples(&spaced, "https://dati.example.it", day).is_err());
 }
+
+#[test]
+fn the_publisher_and_licence_come_from_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = support::ingest_fixture(dir.path());
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/opendata.example.toml"),
+    )
+    .unwrap();
+    let config = dir.path().join("opendata.toml");
+    std::fs::write(
+        &config,
+        example
+            .replace("Comune di Cesena", "Comune di Esempio")
+            .replace("c_c573", "c_x000"),
+    )
+    .unwrap();
+    let out = dir.path().join("site");
+    run_ok(&[
+        "export",
+        "--warehouse",
+        s(&warehouse),
+        "--out",
+        s(&out),
+        "--opendata-config",
+        s(&config),
+    ]);
+    let turtle = std::fs::read_to_string(out.join("catalog.ttl")).unwrap();
+    assert!(
+        turtle.contains("\"c_x000:online_share_by_service_year\""),
+        "{turtle}"
+    );
+    assert!(turtle.contains("<https://dati.example.it/opendata/requests_by_service_year.csv>"));
+    assert!(!turtle.contains("c_c573"));
+    let page = std::fs::read_to_string(out.join("opendata/index.html")).unwrap();
+    assert!(page.contains("Comune di Esempio"));
+    let parquet = std::fs::read(out.join("opendata/requests_by_service_year.parquet")).unwrap();
+    assert!(parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"));
+    assert!(
+        parquet
+            .windows("Comune di Esempio".len())
+            .any(|w| w == b"Comune di Esempio"),
+        "the attribution is in the Parquet metadata"
+    );
+}
