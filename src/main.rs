@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use civica_analytics::format::write_batches;
 use civica_analytics::kpi::parse_years;
+use civica_analytics::opendata::OpenDataConfig;
 use civica_analytics::{Audience, Catalogue, Dimension, Engine, KpiQuery, OutputFormat, Scan};
 use civica_ingest::sample::{SampleOptions, write_sample};
 use civica_ingest::{IngestOptions, IngestSummary, Layout, LogKind, Profile, Pseudonymiser};
@@ -158,6 +159,27 @@ enum Command {
         warehouse: WarehouseArgs,
         #[command(flatten)]
         bind: BindArgs,
+        /// Publisher and licence of the open data (TOML with [publisher] and [licence]);
+        /// default: the sample city, CC BY 4.0.
+        #[arg(long)]
+        opendata_config: Option<PathBuf>,
+    },
+    /// Write the open-data site as static files: pages, every dataset in every format with
+    /// its datapackage.json, the DCAT-AP_IT catalogue and the API's documents.
+    Export {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+        /// Output directory (created if absent).
+        #[arg(long)]
+        out: PathBuf,
+        /// The address the site will be published at, for the catalogue's URLs
+        /// (default: `publisher.base_uri` of the open-data configuration).
+        #[arg(long)]
+        base_uri: Option<String>,
+        /// Publisher and licence (TOML with [publisher] and [licence]); default: the
+        /// sample city, CC BY 4.0.
+        #[arg(long)]
+        opendata_config: Option<PathBuf>,
     },
     /// Generate the sample (if absent), ingest it, then serve the dashboard.
     Demo {
@@ -367,8 +389,37 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
-        Command::Serve { warehouse, bind } => {
-            runtime.block_on(serve(&warehouse.warehouse, bind.bind))
+        Command::Serve {
+            warehouse,
+            bind,
+            opendata_config,
+        } => {
+            let config = load_opendata_config(opendata_config.as_deref())?;
+            runtime.block_on(serve(&warehouse.warehouse, bind.bind, config))
+        }
+        Command::Export {
+            warehouse,
+            out,
+            base_uri,
+            opendata_config,
+        } => {
+            let mut config = load_opendata_config(opendata_config.as_deref())?;
+            if let Some(base) = base_uri {
+                config.publisher.base_uri = Some(base.trim_end_matches('/').to_string());
+            }
+            let state =
+                civica_dashboard::AppState::new(Engine::new(Layout::new(&warehouse.warehouse)))
+                    .with_opendata(config);
+            let files = runtime
+                .block_on(civica_dashboard::export::export_site(state, &out))
+                .with_context(|| format!("exporting the open-data site to {}", out.display()))?;
+            let bytes: u64 = files.iter().map(|(_, size)| size).sum();
+            eprintln!(
+                "civica: wrote {} files ({bytes} bytes) to {}",
+                files.len(),
+                out.display()
+            );
+            Ok(())
         }
         Command::Demo {
             warehouse,
@@ -395,9 +446,23 @@ fn run(cli: Cli) -> Result<()> {
                 IngestSettings::default(),
                 false,
             )?;
-            runtime.block_on(serve(&warehouse.warehouse, bind.bind))
+            runtime.block_on(serve(
+                &warehouse.warehouse,
+                bind.bind,
+                OpenDataConfig::default(),
+            ))
         }
     }
+}
+
+/// The open-data publisher and licence from `path`, or the sample city's defaults.
+fn load_opendata_config(path: Option<&Path>) -> Result<OpenDataConfig> {
+    let Some(path) = path else {
+        return Ok(OpenDataConfig::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(OpenDataConfig::parse(&text, &path.display().to_string())?)
 }
 
 /// What the command line says about an ingest.
@@ -611,13 +676,14 @@ fn parse_kind(text: &str) -> std::result::Result<LogKind, String> {
     }
 }
 
-async fn serve(warehouse: &Path, bind: SocketAddr) -> Result<()> {
+async fn serve(warehouse: &Path, bind: SocketAddr, opendata: OpenDataConfig) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("listening on {bind}"))?;
     let addr = listener.local_addr()?;
     tracing::info!("civica dashboard listening on http://{addr}/");
-    let state = civica_dashboard::AppState::new(Engine::new(Layout::new(warehouse)));
+    let state = civica_dashboard::AppState::new(Engine::new(Layout::new(warehouse)))
+        .with_opendata(opendata);
     civica_dashboard::serve(listener, state).await?;
     Ok(())
 }

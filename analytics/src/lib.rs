@@ -11,6 +11,7 @@ pub mod disclosure;
 pub mod error;
 pub mod format;
 pub mod kpi;
+pub mod opendata;
 pub mod quarantine;
 pub mod rollup;
 pub mod session;

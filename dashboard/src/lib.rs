@@ -4,13 +4,16 @@
 //! never build SQL. [`app`] builds the router, [`serve`] runs it until SIGTERM or Ctrl-C.
 
 pub mod charts;
+pub mod dcat;
 pub mod error;
+pub mod export;
 pub mod routes;
 
 use std::sync::Arc;
 
 use axum::Router;
 use civica_analytics::Engine;
+use civica_analytics::opendata::OpenDataConfig;
 use tokio::net::TcpListener;
 
 pub use error::AppError;
@@ -19,13 +22,22 @@ pub use error::AppError;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// Publisher and licence of the open data.
+    pub opendata: Arc<OpenDataConfig>,
 }
 
 impl AppState {
     pub fn new(engine: Engine) -> Self {
         AppState {
             engine: Arc::new(engine),
+            opendata: Arc::new(OpenDataConfig::default()),
         }
+    }
+
+    /// Publishes the open data under `config` instead of the sample city's defaults.
+    pub fn with_opendata(mut self, config: OpenDataConfig) -> Self {
+        self.opendata = Arc::new(config);
+        self
     }
 }
 
@@ -34,7 +46,10 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::pages::router())
         .merge(routes::api::router())
+        // Open data: datasets, downloads, datapackages and the DCAT-AP_IT catalogue.
         .merge(routes::opendata::router())
+        .merge(routes::catalog::router())
+        .merge(routes::api_v1::router(&state))
         .merge(routes::health::router())
         .with_state(state)
 }

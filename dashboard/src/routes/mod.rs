@@ -1,6 +1,8 @@
 //! One module per resource; each exports `router()`.
 
 pub mod api;
+pub mod api_v1;
+pub mod catalog;
 pub mod health;
 pub mod opendata;
 pub mod pages;
