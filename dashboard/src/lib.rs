@@ -1,17 +1,23 @@
 //! civica-dashboard: the web face of civica (pages, charts, JSON API, open-data downloads).
 //!
 //! Handlers parse the request, ask `civica-analytics` for typed results and encode them; they
-//! never build SQL. [`app`] builds the router, [`serve`] runs it until SIGTERM or Ctrl-C.
+//! never build SQL. [`views`] turns results into pages, [`charts`] draws them, [`i18n`] holds
+//! the interface languages and [`page_cache`] serves pages by warehouse version with ETags.
+//! [`app`] builds the router (compressed responses), [`serve`] runs it until SIGTERM or Ctrl-C.
 
 pub mod charts;
 pub mod error;
+pub mod i18n;
+pub mod page_cache;
 pub mod routes;
+pub mod views;
 
 use std::sync::Arc;
 
 use axum::Router;
 use civica_analytics::Engine;
 use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
 
 pub use error::AppError;
 
@@ -19,12 +25,15 @@ pub use error::AppError;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// Rendered pages of the current warehouse version.
+    pub pages: Arc<page_cache::PageCache>,
 }
 
 impl AppState {
     pub fn new(engine: Engine) -> Self {
         AppState {
             engine: Arc::new(engine),
+            pages: Arc::new(page_cache::PageCache::new()),
         }
     }
 }
@@ -37,6 +46,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::opendata::router())
         .merge(routes::health::router())
         .with_state(state)
+        // gzip or Brotli, as the client accepts; small bodies are left alone.
+        .layer(CompressionLayer::new())
 }
 
 /// Serves `state` on `listener` until the process receives SIGTERM or Ctrl-C; requests in
