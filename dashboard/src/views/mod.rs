@@ -12,6 +12,7 @@ pub mod comparison;
 pub mod method;
 pub mod overview;
 pub mod service;
+mod service_charts;
 pub mod services;
 
 use std::collections::BTreeMap;
