@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod disclosure;
 pub mod error;
 pub mod format;
+pub mod freshness;
 pub mod kpi;
 pub mod opendata;
 pub mod quarantine;

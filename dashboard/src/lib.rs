@@ -1,13 +1,18 @@
 //! civica-dashboard: the web face of civica (pages, charts, JSON API, open-data downloads).
 //!
 //! Handlers parse the request, ask `civica-analytics` for typed results and encode them; they
-//! never build SQL. [`app`] builds the router, [`serve`] runs it until SIGTERM or Ctrl-C.
+//! never build SQL. [`views`] turns results into pages, [`charts`] draws them, [`i18n`] holds
+//! the interface languages and [`page_cache`] serves pages by warehouse version with ETags.
+//! [`app`] builds the router (compressed responses), [`serve`] runs it until SIGTERM or Ctrl-C.
 
 pub mod charts;
 pub mod dcat;
 pub mod error;
 pub mod export;
+pub mod i18n;
+pub mod page_cache;
 pub mod routes;
+pub mod views;
 
 use std::sync::Arc;
 
@@ -15,6 +20,7 @@ use axum::Router;
 use civica_analytics::Engine;
 use civica_analytics::opendata::OpenDataConfig;
 use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
 
 pub use error::AppError;
 
@@ -24,6 +30,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Publisher and licence of the open data.
     pub opendata: Arc<OpenDataConfig>,
+    /// Rendered pages of the current warehouse version.
+    pub pages: Arc<page_cache::PageCache>,
 }
 
 impl AppState {
@@ -31,6 +39,7 @@ impl AppState {
         AppState {
             engine: Arc::new(engine),
             opendata: Arc::new(OpenDataConfig::default()),
+            pages: Arc::new(page_cache::PageCache::new()),
         }
     }
 
@@ -52,6 +61,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::api_v1::router(&state))
         .merge(routes::health::router())
         .with_state(state)
+        // gzip when the client accepts it; small bodies are left alone.
+        .layer(CompressionLayer::new())
 }
 
 /// Serves `state` on `listener` until the process receives SIGTERM or Ctrl-C; requests in

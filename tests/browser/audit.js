@@ -22,15 +22,31 @@ const path = require('node:path');
 const puppeteer = require('puppeteer-core');
 const axe = require('axe-core');
 
-// Every page type the server renders as HTML. Add new pages here.
+// Every page type the server renders as HTML, in both languages. Add new pages here.
+// `charts`: the page has charts (figure, SVG, caption, tables); `form`: the id of the select of
+// its GET filter form, whose no-JavaScript submission is tried when it is `year`.
 const PAGES = [
-  { name: 'home', server: 'sample', path: '/' },
-  { name: 'home-2017', server: 'sample', path: '/?year=2017' },
-  { name: 'home-2015', server: 'sample', path: '/?year=2015' },
+  { name: 'overview', server: 'sample', path: '/', charts: true, form: 'year' },
+  { name: 'overview-en', server: 'sample', path: '/?lang=en', charts: true, form: 'year' },
+  { name: 'overview-2015-school', server: 'sample', path: '/?year=2015&area=school', charts: true, form: 'year' },
   // A year with no data: the chart and the first table are empty.
-  { name: 'home-2010', server: 'sample', path: '/?year=2010' },
+  { name: 'overview-2010', server: 'sample', path: '/?year=2010', charts: true, form: 'year' },
+  { name: 'service', server: 'sample', path: '/servizi/iscrizione_scuola_infanzia', charts: true, form: 'year' },
+  { name: 'service-en', server: 'sample', path: '/servizi/iscrizione_scuola_infanzia?lang=en', charts: true, form: 'year' },
+  // A service that went online during 2018: the launch annotation on the monthly line.
+  { name: 'service-launch', server: 'sample', path: '/servizi/cambio_residenza?year=2018&channel=online', charts: true, form: 'year' },
+  { name: 'comparison', server: 'sample', path: '/confronto', charts: true, form: 'year' },
+  { name: 'comparison-en', server: 'sample', path: '/confronto?lang=en&year=2016', charts: true, form: 'year' },
+  { name: 'services', server: 'sample', path: '/servizi', charts: false, form: 'service' },
+  { name: 'services-en', server: 'sample', path: '/servizi?lang=en', charts: false, form: 'service' },
+  { name: 'indicators', server: 'sample', path: '/indicatori', charts: false },
+  { name: 'indicators-en', server: 'sample', path: '/indicatori?lang=en', charts: false },
+  { name: 'method', server: 'sample', path: '/indicatori/online_share', charts: false },
+  { name: 'method-en', server: 'sample', path: '/indicatori/satisfaction_mean?lang=en', charts: false },
+  { name: 'about', server: 'sample', path: '/informazioni', charts: false },
+  { name: 'about-en', server: 'sample', path: '/informazioni?lang=en', charts: false },
   // Nothing ingested yet: no years, "Nessun dato".
-  { name: 'empty', server: 'empty', path: '/' },
+  { name: 'empty', server: 'empty', path: '/', charts: true, form: 'year' },
 ];
 
 // Desktop, and a narrow phone screen (WCAG 1.4.10 reflow is judged at 320 CSS px).
@@ -56,7 +72,7 @@ const CHROMIUM_FLAGS = [
 ];
 
 const NAV_TIMEOUT_MS = 30_000;
-const OVERALL_TIMEOUT_MS = 240_000;
+const OVERALL_TIMEOUT_MS = 900_000;
 
 function fail(message) {
   console.error(`browser audit: ${message}`);
@@ -138,7 +154,10 @@ async function checkServedHtml(pageSpec, url) {
   const name = `${pageSpec.name} served HTML has no JavaScript`;
   const problems = [];
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(NAV_TIMEOUT_MS) });
+    const response = await fetch(url, {
+      signal: AbortSignal.timeout(NAV_TIMEOUT_MS),
+      headers: { 'Accept-Language': 'it-IT,it;q=0.9' },
+    });
     const body = await response.text();
     if (response.status !== 200) problems.push(`HTTP ${response.status} for ${url}`);
     const type = response.headers.get('content-type') || '';
@@ -180,9 +199,12 @@ async function auditPage(browser, pageSpec, url, viewport, shotDir) {
   try {
     page.setDefaultTimeout(NAV_TIMEOUT_MS);
     const errors = watch(page);
+    // Chromium asks for English by default; an Italian reader's browser asks for Italian.
+    await page.setExtraHTTPHeaders({ 'Accept-Language': 'it-IT,it;q=0.9' });
     await page.setViewport({ width: viewport.width, height: viewport.height });
+    // 304: the browser revalidated its cached copy with the page's ETag (as it should).
     const response = await page.goto(url, { waitUntil: 'load' });
-    if (!response || response.status() !== 200) {
+    if (!response || ![200, 304].includes(response.status())) {
       problems.push(`HTTP ${response ? response.status() : 'no response'} for ${url}`);
     }
     const shot = path.join(shotDir, `${pageSpec.name}-${viewport.name}.png`);
@@ -278,14 +300,14 @@ async function checkKeyboard(page) {
     window.scrollTo(0, 0);
     return focusables().length;
     function focusables() {
-      return [...document.querySelectorAll('a[href], button, select, input, textarea, [tabindex]')]
+      return [...document.querySelectorAll('a[href], button, select, input:not([type="hidden"]), textarea, [tabindex]')]
         .filter((e) => e.tabIndex >= 0 && !e.disabled);
     }
   });
   for (let i = 0; i < count; i += 1) {
     await page.keyboard.press('Tab');
     const state = await page.evaluate((index) => {
-      const all = [...document.querySelectorAll('a[href], button, select, input, textarea, [tabindex]')]
+      const all = [...document.querySelectorAll('a[href], button, select, input:not([type="hidden"]), textarea, [tabindex]')]
         .filter((e) => e.tabIndex >= 0 && !e.disabled);
       const el = document.activeElement;
       const describe = (e) => {
@@ -349,8 +371,9 @@ function contrast(a, b) {
   return (hi + 0.05) / (lo + 0.05);
 }
 
-// With JavaScript off, the chart, the tables and the year selector must work: choose another
-// year with the keyboard, submit the form, and land on that year's page.
+// With JavaScript off, the content must be there (charts and tables where the page has them,
+// the filter form, the footer's accessibility statement link) and the year form must work:
+// choose another year, submit the form, and land on that year's page.
 async function checkWithoutJavaScript(browser, pageSpec, url) {
   const name = `${pageSpec.name} works without JavaScript`;
   const problems = [];
@@ -359,12 +382,16 @@ async function checkWithoutJavaScript(browser, pageSpec, url) {
     page.setDefaultTimeout(NAV_TIMEOUT_MS);
     const errors = watch(page);
     await page.setJavaScriptEnabled(false);
+    await page.setExtraHTTPHeaders({ 'Accept-Language': 'it-IT,it;q=0.9' });
     await page.goto(url, { waitUntil: 'load' });
     // Puppeteer's queries run in an isolated world, which still works with page scripts off.
-    for (const selector of ['h1', 'figure svg[role="img"]', 'figcaption', 'table caption', 'select#year']) {
+    const required = ['h1', 'html[lang]', 'footer a[href*="#accessibilita"]'];
+    if (pageSpec.charts) required.push('figure svg[role="img"]', 'figcaption', 'table caption');
+    if (pageSpec.form) required.push(`select#${pageSpec.form}`);
+    for (const selector of required) {
       if (!(await page.$(selector))) problems.push(`missing ${selector}`);
     }
-    const select = await page.$('select#year');
+    const select = pageSpec.form === 'year' ? await page.$('select#year') : null;
     if (select) {
       const before = await select.evaluate((s) => s.value);
       const options = await select.evaluate((s) => [...s.options].map((o) => o.value));

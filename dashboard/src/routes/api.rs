@@ -45,6 +45,29 @@ fn date(text: Option<&str>, name: &str) -> Result<Option<chrono::NaiveDate>, App
         .transpose()
 }
 
+/// The KPI query of a request: `by` (or `default_by` when absent) and the filters.
+pub fn kpi_query(
+    id: &str,
+    params: &KpiParams,
+    default_by: &[Dimension],
+) -> Result<KpiQuery, AppError> {
+    let by = match params.by.as_deref() {
+        Some(list) => Dimension::parse_list(list)?,
+        None => default_by.to_vec(),
+    };
+    let mut query = KpiQuery::new(id)
+        .by(by)
+        .with_years(parse_years(params.year.as_deref())?)
+        .with_lists(
+            params.service.as_deref(),
+            params.area.as_deref(),
+            params.channel.as_deref(),
+        );
+    query.from = date(params.from.as_deref(), "from")?;
+    query.to = date(params.to.as_deref(), "to")?;
+    Ok(query)
+}
+
 async fn get_kpi(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -58,17 +81,8 @@ async fn get_kpi(
             message: e.to_string(),
         })?
         .clone();
-    let by = Dimension::parse_list(params.by.as_deref().unwrap_or(""))?;
-    let mut query = KpiQuery::new(&def.id)
-        .by(by.clone())
-        .with_years(parse_years(params.year.as_deref())?)
-        .with_lists(
-            params.service.as_deref(),
-            params.area.as_deref(),
-            params.channel.as_deref(),
-        );
-    query.from = date(params.from.as_deref(), "from")?;
-    query.to = date(params.to.as_deref(), "to")?;
+    let query = kpi_query(&def.id, &params, &[])?;
+    let by = query.by.clone();
     let result = state.engine.kpi(&query).await?;
     let rows = encode_batches(&[result.batch()?], OutputFormat::Json)?;
     let rows: Value = serde_json::from_slice(&rows).map_err(AppError::internal)?;

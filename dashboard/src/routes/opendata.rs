@@ -1,23 +1,28 @@
 //! Open data: the page listing the datasets (`/opendata`), their downloads
 //! (`/opendata/{dataset}.csv`, `-excel.csv` or `.xlsx.csv`, `.json`, `.parquet`) and their
 //! Frictionless descriptors (`/opendata/{dataset}/datapackage.json`). `/opendata/{kpi}.csv`
-//! still answers a catalogue KPI by service and year, as it did before the datasets existed.
+//! answers a catalogue KPI, by service and year unless `?by=` says otherwise, with the same
+//! filters as the JSON API (`year`, `service`, `area`, `channel`, `from`, `to`), so that every
+//! chart can link the CSV of exactly its own query.
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use civica_analytics::Dimension;
 use civica_analytics::format::{OutputFormat, encode_batches};
 use civica_analytics::opendata::datapackage::datapackage;
 use civica_analytics::opendata::{DATASETS, DownloadFormat, Frequency, dataset};
-use civica_analytics::{Dimension, KpiQuery};
 
 use crate::AppState;
 use crate::error::AppError;
+use crate::i18n::{Lang, LangChoice};
+use crate::routes::api::{KpiParams, kpi_query};
 use crate::routes::catalog::site_base;
+use crate::views::{PageFrame, Section};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -44,6 +49,8 @@ pub struct DatasetEntry {
 #[derive(Template, WebTemplate)]
 #[template(path = "opendata.html")]
 pub struct OpenDataPage {
+    /// The page is written in Italian only: its frame is always Italian.
+    pub frame: PageFrame,
     pub publisher: String,
     pub licence_title: String,
     pub licence_url: String,
@@ -55,6 +62,17 @@ pub struct OpenDataPage {
 
 async fn list_datasets(State(state): State<AppState>) -> Result<OpenDataPage, AppError> {
     let config = &state.opendata;
+    let italian = LangChoice {
+        lang: Lang::It,
+        in_links: false,
+    };
+    let frame = PageFrame::new(
+        &state.engine,
+        italian,
+        Section::OpenData,
+        "/opendata",
+        "Dati aperti — civica".to_string(),
+    )?;
     let datasets = DATASETS
         .iter()
         .map(|d| DatasetEntry {
@@ -75,6 +93,7 @@ async fn list_datasets(State(state): State<AppState>) -> Result<OpenDataPage, Ap
         })
         .collect();
     Ok(OpenDataPage {
+        frame,
         publisher: config.publisher.name.clone(),
         licence_title: config.licence.title.clone(),
         licence_url: config.licence.url.clone(),
@@ -88,6 +107,7 @@ async fn list_datasets(State(state): State<AppState>) -> Result<OpenDataPage, Ap
 async fn download_dataset(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    Query(params): Query<KpiParams>,
 ) -> Result<Response, AppError> {
     let not_found = || AppError::NotFound {
         message: format!("no dataset named `{name}`"),
@@ -95,7 +115,7 @@ async fn download_dataset(
     let (id, format) = DownloadFormat::split_file_name(&name).ok_or_else(not_found)?;
     let Some(dataset) = dataset(id) else {
         if format == DownloadFormat::Csv && state.engine.catalogue().kpi(id).is_ok() {
-            return download_kpi(&state, id).await;
+            return download_kpi(&state, id, &params).await;
         }
         return Err(not_found());
     };
@@ -114,9 +134,13 @@ async fn download_dataset(
         .into_response())
 }
 
-/// A catalogue KPI by service and year, for the public (the download that came first).
-async fn download_kpi(state: &AppState, id: &str) -> Result<Response, AppError> {
-    let query = KpiQuery::new(id).by(vec![Dimension::Service, Dimension::Year]);
+/// A catalogue KPI for the public, by service and year unless `?by=` says otherwise.
+async fn download_kpi(
+    state: &AppState,
+    id: &str,
+    params: &KpiParams,
+) -> Result<Response, AppError> {
+    let query = kpi_query(id, params, &[Dimension::Service, Dimension::Year])?;
     let result = state.engine.kpi(&query).await?;
     let body = encode_batches(&[result.batch()?], OutputFormat::Csv)?;
     Ok((

@@ -1,24 +1,29 @@
-//! HTML pages: the home page with online share by service and year.
-
-use std::collections::BTreeMap;
+//! HTML pages: overview, services, service pages, comparison, KPI method sheets, About; and
+//! the embedded stylesheet. Handlers parse the query, pick the language, and serve the page
+//! built by `crate::views` through the page cache (ETag, 304, warehouse-version keyed).
 
 use askama::Template;
-use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use civica_analytics::{Dimension, KpiQuery};
-use serde::Deserialize;
 
 use crate::AppState;
-use crate::charts::{Bar, ChartOptions, percent_it, render_percent_bars};
 use crate::error::AppError;
+use crate::i18n::LangChoice;
+use crate::page_cache::serve_page;
+use crate::views::{self, Filters, PageParams};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(get_home))
+        .route("/", get(get_overview))
+        .route("/servizi", get(list_services))
+        .route("/servizi/{code}", get(get_service))
+        .route("/confronto", get(get_comparison))
+        .route("/indicatori", get(list_indicators))
+        .route("/indicatori/{id}", get(get_method))
+        .route("/informazioni", get(get_about))
         .route("/static/civica.css", get(get_stylesheet))
 }
 
@@ -35,172 +40,208 @@ async fn get_stylesheet() -> impl IntoResponse {
     )
 }
 
-#[derive(Debug, Deserialize)]
-pub struct HomeParams {
-    year: Option<String>,
+/// The language of a request: `?lang=`, then `Accept-Language`.
+fn language(params: &PageParams, headers: &HeaderMap) -> LangChoice {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    LangChoice::negotiate(params.lang.as_deref(), accept)
 }
 
-/// One row of the chart's companion table.
-pub struct ShareRow {
-    pub service: String,
-    pub label: String,
-    pub share: String,
-    pub numerator: String,
-    pub denominator: String,
-}
-
-/// One row of the service × year table.
-pub struct TrendRow {
-    pub label: String,
-    pub cells: Vec<String>,
-}
-
-/// One entry of the year selector.
-pub struct YearOption {
-    pub value: i32,
-    pub selected: bool,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "home.html")]
-pub struct HomePage {
-    pub years: Vec<i32>,
-    pub year_options: Vec<YearOption>,
-    pub chart_svg: String,
-    pub chart_caption: String,
-    pub shares: Vec<ShareRow>,
-    pub trend: Vec<TrendRow>,
-    pub version: u64,
-}
-
-/// A count as shown in tables: `—` when withheld.
-fn count_text(value: Option<f64>) -> String {
-    value.map_or_else(|| "—".to_string(), |v| format!("{}", v.round() as i64))
-}
-
-async fn get_home(
-    State(state): State<AppState>,
-    Query(params): Query<HomeParams>,
-) -> Result<HomePage, AppError> {
-    let engine = &state.engine;
-    let all = engine
-        .kpi(&KpiQuery::new("online_share").by(vec![Dimension::Service, Dimension::Year]))
-        .await?
-        .rows();
-    let catalogue = engine.catalogue();
-    let service_label = |code: &str| catalogue.service_name(code, "it").to_string();
-
-    // Pivot: services × years.
-    let mut years: Vec<i32> = all.iter().filter_map(|r| r.dims[1].parse().ok()).collect();
-    years.sort_unstable();
-    years.dedup();
-    let mut by_service: BTreeMap<String, BTreeMap<i32, Option<f64>>> = BTreeMap::new();
-    for row in &all {
-        if let Ok(year) = row.dims[1].parse::<i32>() {
-            by_service
-                .entry(row.dims[0].clone())
-                .or_default()
-                .insert(year, row.value);
-        }
+/// `path` with the page's canonical filters as a query string (no language): the URL the
+/// language switch points to and part of the cache key.
+fn canonical(path: &str, filters: &Filters) -> String {
+    let mut pairs = Vec::new();
+    if let Some(year) = filters.year {
+        pairs.push(format!("year={year}"));
     }
-    let trend = by_service
-        .iter()
-        .map(|(service, cells)| TrendRow {
-            label: service_label(service),
-            cells: years
-                .iter()
-                .map(|y| match cells.get(y) {
-                    Some(Some(v)) => percent_it(*v),
-                    _ => "—".to_string(),
-                })
-                .collect(),
-        })
-        .collect();
+    if let Some(area) = &filters.area {
+        pairs.push(format!("area={area}"));
+    }
+    if let Some(channel) = &filters.channel {
+        pairs.push(format!("channel={channel}"));
+    }
+    if pairs.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", pairs.join("&"))
+    }
+}
 
-    let year = match params
-        .year
+/// The cache key of a page: its canonical URL, its language and whether its links carry it.
+fn cache_key(url: &str, choice: LangChoice) -> String {
+    format!(
+        "{url}|lang={}|in-links={}",
+        choice.lang.code(),
+        choice.in_links
+    )
+}
+
+fn render(page: impl Template) -> Result<String, AppError> {
+    page.render().map_err(AppError::internal)
+}
+
+async fn get_overview(
+    State(state): State<AppState>,
+    Query(params): Query<PageParams>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let choice = language(&params, &headers);
+    let filters = Filters::parse(&params)?;
+    let url = canonical("/", &filters);
+    let engine = &state.engine;
+    serve_page(
+        &state.pages,
+        || Ok(engine.version()?),
+        choice.lang,
+        cache_key(&url, choice),
+        &headers,
+        || async { render(views::overview::build(engine, choice, &filters, &url).await?) },
+    )
+    .await
+}
+
+async fn get_comparison(
+    State(state): State<AppState>,
+    Query(params): Query<PageParams>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let choice = language(&params, &headers);
+    let filters = Filters::parse(&params)?;
+    let url = canonical("/confronto", &filters);
+    let engine = &state.engine;
+    serve_page(
+        &state.pages,
+        || Ok(engine.version()?),
+        choice.lang,
+        cache_key(&url, choice),
+        &headers,
+        || async { render(views::comparison::build(engine, choice, &filters, &url).await?) },
+    )
+    .await
+}
+
+/// The services index, or a redirect to the chosen service (the form of the index).
+async fn list_services(
+    State(state): State<AppState>,
+    Query(params): Query<PageParams>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let choice = language(&params, &headers);
+    let engine = &state.engine;
+    if let Some(code) = params
+        .service
         .as_deref()
         .map(str::trim)
-        .filter(|s| !s.is_empty())
+        .filter(|c| !c.is_empty())
     {
-        Some(text) => {
-            let year = text.parse::<i32>().map_err(|_| AppError::BadRequest {
-                message: format!("`{text}` is not a year"),
-            })?;
-            Some(year)
+        if engine.catalogue().service(code).is_none() {
+            return Err(AppError::NotFound {
+                message: format!("no service with code `{code}`"),
+            });
         }
-        None => engine.latest_full_year().await?,
-    };
-
-    let mut shares: Vec<ShareRow> = all
-        .iter()
-        .filter(|r| Some(r.dims[1].as_str()) == year.map(|y| y.to_string()).as_deref())
-        .map(|r| ShareRow {
-            service: r.dims[0].clone(),
-            label: service_label(&r.dims[0]),
-            share: r.value.map(percent_it).unwrap_or_else(|| "n.d.".into()),
-            numerator: count_text(r.numerator),
-            denominator: count_text(r.denominator),
-        })
-        .collect();
-    let value_of = |service: &str| {
-        all.iter()
-            .find(|r| {
-                r.dims[0] == service
-                    && Some(r.dims[1].as_str()) == year.map(|y| y.to_string()).as_deref()
-            })
-            .and_then(|r| r.value)
-    };
-    shares.sort_by(|a, b| {
-        value_of(&b.service)
-            .partial_cmp(&value_of(&a.service))
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then_with(|| a.label.cmp(&b.label))
-    });
-    let bars: Vec<Bar> = shares
-        .iter()
-        .map(|s| Bar {
-            label: s.label.clone(),
-            value: value_of(&s.service),
-        })
-        .collect();
-    let year_text = year.map(|y| y.to_string()).unwrap_or_default();
-    let chart_caption = match year {
-        Some(year) => format!("Quota di richieste presentate online per servizio, {year}"),
-        None => "Quota di richieste presentate online per servizio".to_string(),
-    };
-    let description = match (shares.first(), shares.last()) {
-        (Some(top), Some(bottom)) if shares.len() > 1 => format!(
-            "Nel {year_text} il servizio con la quota online più alta è {} ({}), quello con la più bassa è {} ({}).",
-            top.label, top.share, bottom.label, bottom.share
-        ),
-        (Some(only), _) => format!("Nel {year_text}: {} {}.", only.label, only.share),
-        _ => "Nessun dato per l'anno scelto.".to_string(),
-    };
-    let chart_svg = render_percent_bars(
-        &bars,
-        &ChartOptions {
-            id: "online-share-chart".into(),
-            title: chart_caption.clone(),
-            description,
-        },
+        return Ok(Redirect::to(&choice.href(&format!("/servizi/{code}"))).into_response());
+    }
+    let url = "/servizi".to_string();
+    serve_page(
+        &state.pages,
+        || Ok(engine.version()?),
+        choice.lang,
+        cache_key(&url, choice),
+        &headers,
+        || async { render(views::services::build(engine, choice, &url)?) },
     )
-    .map_err(AppError::internal)?;
+    .await
+}
 
-    let year_options = years
-        .iter()
-        .map(|y| YearOption {
-            value: *y,
-            selected: Some(*y) == year,
-        })
-        .collect();
-    Ok(HomePage {
-        years,
-        year_options,
-        chart_svg,
-        chart_caption,
-        shares,
-        trend,
-        version: engine.version()?,
-    })
+async fn get_service(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Query(params): Query<PageParams>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let choice = language(&params, &headers);
+    let filters = Filters {
+        area: None,
+        ..Filters::parse(&params)?
+    };
+    let engine = &state.engine;
+    if engine.catalogue().service(&code).is_none() {
+        return Err(AppError::NotFound {
+            message: format!("no service with code `{code}`"),
+        });
+    }
+    let url = canonical(&format!("/servizi/{code}"), &filters);
+    serve_page(
+        &state.pages,
+        || Ok(engine.version()?),
+        choice.lang,
+        cache_key(&url, choice),
+        &headers,
+        || async { render(views::service::build(engine, choice, &code, &filters, &url).await?) },
+    )
+    .await
+}
+
+async fn list_indicators(
+    State(state): State<AppState>,
+    Query(params): Query<PageParams>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let choice = language(&params, &headers);
+    let engine = &state.engine;
+    let url = "/indicatori".to_string();
+    serve_page(
+        &state.pages,
+        || Ok(engine.version()?),
+        choice.lang,
+        cache_key(&url, choice),
+        &headers,
+        || async { render(views::method::build_index(engine, choice, &url)?) },
+    )
+    .await
+}
+
+async fn get_method(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<PageParams>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let choice = language(&params, &headers);
+    let engine = &state.engine;
+    if engine.catalogue().kpi(&id).is_err() {
+        return Err(AppError::NotFound {
+            message: format!("no KPI with id `{id}`"),
+        });
+    }
+    let url = format!("/indicatori/{id}");
+    serve_page(
+        &state.pages,
+        || Ok(engine.version()?),
+        choice.lang,
+        cache_key(&url, choice),
+        &headers,
+        || async { render(views::method::build(engine, choice, &id, &url).await?) },
+    )
+    .await
+}
+
+async fn get_about(
+    State(state): State<AppState>,
+    Query(params): Query<PageParams>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let choice = language(&params, &headers);
+    let engine = &state.engine;
+    let url = "/informazioni".to_string();
+    serve_page(
+        &state.pages,
+        || Ok(engine.version()?),
+        choice.lang,
+        cache_key(&url, choice),
+        &headers,
+        || async { render(views::about::build(engine, choice, &url)?) },
+    )
+    .await
 }

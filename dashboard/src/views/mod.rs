@@ -1,0 +1,422 @@
+//! What each page shows, computed from `civica-analytics` results: one module per page type
+//! builds its askama template from typed KPI rows. Handlers (`routes::pages`) only parse the
+//! request, pick the language and serve the result through the page cache.
+//!
+//! Every figure on a public page comes from a `Public` KPI query (disclosure-controlled).
+//! A withheld cell is shown with the marker of `marker-withheld` ("riservato"), explained
+//! under every table; a cell with no data at all shows `marker-no-data` ("n.d."). Neither is
+//! ever shown as zero.
+
+pub mod about;
+pub mod comparison;
+pub mod method;
+pub mod overview;
+pub mod service;
+mod service_charts;
+pub mod services;
+
+use std::collections::BTreeMap;
+
+use civica_analytics::catalogue::{AREAS, Unit};
+use civica_analytics::{Dimension, Engine, Flag, KpiQuery, KpiRow};
+use serde::Deserialize;
+
+use crate::error::AppError;
+use crate::i18n::{Lang, LangChoice};
+
+/// The query string every page accepts. Unknown keys are ignored (links from elsewhere may
+/// add tracking parameters); known ones are validated.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageParams {
+    pub lang: Option<String>,
+    pub year: Option<String>,
+    pub area: Option<String>,
+    pub channel: Option<String>,
+    pub service: Option<String>,
+}
+
+/// Validated filters of a page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    pub year: Option<i32>,
+    pub area: Option<String>,
+    pub channel: Option<String>,
+}
+
+impl Filters {
+    /// Parses the filters; empty values mean "all".
+    pub fn parse(params: &PageParams) -> Result<Filters, AppError> {
+        let non_empty = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let year = match non_empty(&params.year) {
+            Some(text) => Some(
+                text.parse::<i32>()
+                    .ok()
+                    .filter(|y| (1900..=2200).contains(y))
+                    .ok_or_else(|| AppError::BadRequest {
+                        message: format!("`{text}` is not a year"),
+                    })?,
+            ),
+            None => None,
+        };
+        let area = non_empty(&params.area);
+        if let Some(area) = &area
+            && !AREAS.contains(&area.as_str())
+        {
+            return Err(AppError::BadRequest {
+                message: format!("unknown area `{area}`; known areas: {}", AREAS.join(", ")),
+            });
+        }
+        let channel = non_empty(&params.channel);
+        if let Some(channel) = &channel
+            && !channel.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        {
+            return Err(AppError::BadRequest {
+                message: format!("`{channel}` is not a channel name"),
+            });
+        }
+        Ok(Filters {
+            year,
+            area,
+            channel,
+        })
+    }
+
+    /// A canonical text of the filters, for cache keys and ETags.
+    pub fn key(&self) -> String {
+        format!(
+            "year={}&area={}&channel={}",
+            self.year.map(|y| y.to_string()).unwrap_or_default(),
+            self.area.as_deref().unwrap_or(""),
+            self.channel.as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// A link of the navigation or the language switch.
+#[derive(Debug, Clone)]
+pub struct NavLink {
+    pub href: String,
+    pub label: String,
+    pub current: bool,
+    /// The language of the label, when it differs from the page's (the language switch).
+    pub lang: String,
+}
+
+/// What every page has around its content: language, navigation, freshness of the data.
+#[derive(Debug, Clone)]
+pub struct PageFrame {
+    pub lang: Lang,
+    pub choice: LangChoice,
+    pub title: String,
+    pub nav: Vec<NavLink>,
+    pub switch: Vec<NavLink>,
+    pub version: u64,
+    /// "dati aggiornati al …", from the time of the latest commit.
+    pub updated: Option<String>,
+}
+
+/// The page types, for the navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Overview,
+    Services,
+    Comparison,
+    Indicators,
+    OpenData,
+    About,
+}
+
+impl PageFrame {
+    /// The frame of a page at `path` (used by the language switch) in section `section`.
+    pub fn new(
+        engine: &Engine,
+        choice: LangChoice,
+        section: Section,
+        path_and_query: &str,
+        title: String,
+    ) -> Result<PageFrame, AppError> {
+        let lang = choice.lang;
+        let nav = [
+            (Section::Overview, "/", "nav-overview"),
+            (Section::Services, "/servizi", "nav-services"),
+            (Section::Comparison, "/confronto", "nav-comparison"),
+            (Section::Indicators, "/indicatori", "nav-indicators"),
+            (Section::OpenData, "/opendata", "nav-opendata"),
+            (Section::About, "/informazioni", "nav-about"),
+        ]
+        .into_iter()
+        .map(|(s, href, key)| NavLink {
+            href: choice.href(href),
+            label: lang.t(key),
+            current: s == section,
+            lang: lang.code().to_string(),
+        })
+        .collect();
+        let switch = Lang::ALL
+            .into_iter()
+            .filter(|other| *other != lang)
+            .map(|other| NavLink {
+                href: LangChoice {
+                    lang: other,
+                    in_links: true,
+                }
+                .href(path_and_query),
+                label: other.t("language-name"),
+                current: false,
+                lang: other.code().to_string(),
+            })
+            .collect();
+        let updated = engine.latest_commit_time()?.map(|at| lang.date(&at));
+        Ok(PageFrame {
+            lang,
+            choice,
+            title,
+            nav,
+            switch,
+            version: engine.version()?,
+            updated,
+        })
+    }
+
+    /// The interface message `key` in the page's language.
+    pub fn t(&self, key: &str) -> String {
+        self.lang.t(key)
+    }
+
+    /// A link to `path` that keeps the page's language.
+    pub fn href(&self, path: &str) -> String {
+        self.choice.href(path)
+    }
+
+    pub fn lang_code(&self) -> &'static str {
+        self.lang.code()
+    }
+}
+
+/// A chart with everything that goes with it: caption, the same numbers as a table, a CSV
+/// link and a note on markers.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    pub id: String,
+    pub caption: String,
+    pub svg: String,
+    pub csv_href: String,
+    pub csv_label: String,
+    pub table: DataTable,
+}
+
+/// A table of figures with a caption and row and column headers.
+#[derive(Debug, Clone, Default)]
+pub struct DataTable {
+    pub caption: String,
+    /// Column headers; the first one heads the row headers.
+    pub columns: Vec<String>,
+    pub rows: Vec<DataRow>,
+    /// Explains the markers, when the table has any.
+    pub note: Option<String>,
+}
+
+/// One row: a header (optionally a link) and cells.
+#[derive(Debug, Clone, Default)]
+pub struct DataRow {
+    pub header: String,
+    pub href: Option<String>,
+    pub cells: Vec<String>,
+}
+
+impl DataTable {
+    /// Adds the marker note when any cell shows a marker.
+    pub fn with_marker_note(mut self, lang: Lang, min_cell: u64) -> Self {
+        let withheld = lang.t("marker-withheld");
+        let no_data = lang.t("marker-no-data");
+        let has = |m: &str| {
+            self.rows
+                .iter()
+                .any(|r| r.cells.iter().any(|c| c.contains(m)))
+        };
+        let mut notes = Vec::new();
+        if has(&withheld) {
+            notes.push(lang.t_args(
+                "marker-withheld-note",
+                &[
+                    ("marker", withheld.clone()),
+                    ("min_cell", min_cell.to_string()),
+                ],
+            ));
+        }
+        if has(&no_data) {
+            notes.push(lang.t_args("marker-no-data-note", &[("marker", no_data.clone())]));
+        }
+        self.note = (!notes.is_empty()).then(|| notes.join(" "));
+        self
+    }
+}
+
+/// A value as shown in pages: formatted by unit, or the marker of why it is not shown.
+pub fn value_text(lang: Lang, unit: Unit, row: Option<&KpiRow>) -> String {
+    match row {
+        None => lang.t("marker-no-data"),
+        Some(r) if r.flag == Some(Flag::Suppressed) => lang.t("marker-withheld"),
+        Some(r) => match r.value {
+            Some(v) => format_value(lang, unit, v),
+            None => lang.t("marker-no-data"),
+        },
+    }
+}
+
+/// A value formatted for its unit.
+pub fn format_value(lang: Lang, unit: Unit, value: f64) -> String {
+    match unit {
+        Unit::Percent => lang.percent(value),
+        Unit::Count => lang.count(value),
+        Unit::Score => lang.decimal(value, 1),
+        Unit::Days => lang.t_args("value-days", &[("value", lang.decimal(value, 1))]),
+    }
+}
+
+/// The number of observations of a row, or the marker.
+pub fn n_text(lang: Lang, row: Option<&KpiRow>) -> String {
+    match row {
+        None => lang.t("marker-no-data"),
+        Some(r) if r.flag == Some(Flag::Suppressed) => lang.t("marker-withheld"),
+        Some(r) => {
+            r.n.map_or_else(|| lang.t("marker-no-data"), |n| lang.count(n as f64))
+        }
+    }
+}
+
+/// A count column (numerator, denominator), or the marker.
+pub fn count_text(lang: Lang, row: Option<&KpiRow>, pick: fn(&KpiRow) -> Option<f64>) -> String {
+    match row {
+        None => lang.t("marker-no-data"),
+        Some(r) if r.flag == Some(Flag::Suppressed) => lang.t("marker-withheld"),
+        Some(r) => pick(r).map_or_else(|| lang.t("marker-no-data"), |v| lang.count(v)),
+    }
+}
+
+/// A change on the previous period: `+3,2 punti` for shares, plain for other units.
+pub fn change_text(lang: Lang, unit: Unit, change: Option<f64>) -> Option<String> {
+    let change = change?;
+    Some(match unit {
+        Unit::Percent => lang.t_args("change-points", &[("value", lang.signed(change))]),
+        Unit::Count => {
+            let text = lang.count(change.abs());
+            let sign = if change < 0.0 { "−" } else { "+" };
+            format!("{sign}{text}")
+        }
+        _ => lang.signed(change),
+    })
+}
+
+/// The localised name of an area.
+pub fn area_name(lang: Lang, area: &str) -> String {
+    lang.t(&format!("area-{area}"))
+}
+
+/// The localised name of a channel (its code when unknown).
+pub fn channel_name(lang: Lang, channel: &str) -> String {
+    let key = format!("channel-{channel}");
+    if lang.has(&key) {
+        lang.t(&key)
+    } else {
+        channel.to_string()
+    }
+}
+
+/// An option of a `<select>`.
+#[derive(Debug, Clone)]
+pub struct SelectOption {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// Options for the year filter.
+pub fn year_options(years: &[i32], selected: Option<i32>) -> Vec<SelectOption> {
+    years
+        .iter()
+        .rev()
+        .map(|y| SelectOption {
+            value: y.to_string(),
+            label: y.to_string(),
+            selected: Some(*y) == selected,
+        })
+        .collect()
+}
+
+/// Options for the area filter, "all areas" first.
+pub fn area_options(lang: Lang, selected: Option<&str>) -> Vec<SelectOption> {
+    std::iter::once(SelectOption {
+        value: String::new(),
+        label: lang.t("filter-all-areas"),
+        selected: selected.is_none(),
+    })
+    .chain(AREAS.iter().map(|a| SelectOption {
+        value: a.to_string(),
+        label: area_name(lang, a),
+        selected: selected == Some(*a),
+    }))
+    .collect()
+}
+
+/// The online share of every service and year, as the public sees it. Every page takes its
+/// per-service online shares from this one query, so that the overview, the comparison and
+/// the service pages show the same value for the same cell (secondary suppression depends on
+/// the cells queried together).
+pub struct ServiceYears {
+    pub years: Vec<i32>,
+    pub cells: BTreeMap<(String, i32), KpiRow>,
+}
+
+impl ServiceYears {
+    pub async fn load(engine: &Engine, kpi: &str) -> Result<ServiceYears, AppError> {
+        let rows = engine
+            .kpi(&KpiQuery::new(kpi).by(vec![Dimension::Service, Dimension::Year]))
+            .await?
+            .rows;
+        let mut years: Vec<i32> = rows.iter().filter_map(|r| r.dims[1].parse().ok()).collect();
+        years.sort_unstable();
+        years.dedup();
+        let cells = rows
+            .into_iter()
+            .filter_map(|r| {
+                let year = r.dims[1].parse::<i32>().ok()?;
+                Some(((r.dims[0].clone(), year), r))
+            })
+            .collect();
+        Ok(ServiceYears { years, cells })
+    }
+
+    pub fn get(&self, service: &str, year: i32) -> Option<&KpiRow> {
+        self.cells.get(&(service.to_string(), year))
+    }
+
+    /// Services with any row, in code order.
+    pub fn services(&self) -> Vec<String> {
+        let mut services: Vec<String> = self.cells.keys().map(|(s, _)| s.clone()).collect();
+        services.dedup();
+        services
+    }
+}
+
+/// The year a page shows: the requested one, else the latest full year of data.
+pub async fn chosen_year(engine: &Engine, filters: &Filters) -> Result<Option<i32>, AppError> {
+    match filters.year {
+        Some(year) => Ok(Some(year)),
+        None => Ok(engine.latest_full_year().await?),
+    }
+}
+
+/// The `.csv` download of a KPI with a breakdown and filters, as the API takes them.
+pub fn csv_href(kpi: &str, query: &str) -> String {
+    if query.is_empty() {
+        format!("/opendata/{kpi}.csv")
+    } else {
+        format!("/opendata/{kpi}.csv?{query}")
+    }
+}

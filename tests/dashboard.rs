@@ -1,0 +1,149 @@
+//! The dashboard over the sample city, end to end: the real `civica serve` on loopback renders
+//! every page type in Italian and English, and the figure the city published (83% of
+//! nursery-school enrolments made online in 2017; the press release is the independent source)
+//! appears with the same value on the overview, the comparison and the service page.
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use support::{Server, run_ok, s};
+
+/// The sample warehouse, generated and ingested once for all tests of this file.
+fn sample_warehouse() -> &'static PathBuf {
+    static WAREHOUSE: OnceLock<PathBuf> = OnceLock::new();
+    WAREHOUSE.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-city");
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let sample = root.join("sample");
+        let warehouse = root.join("warehouse");
+        run_ok(&["generate", "--out", s(&sample)]);
+        run_ok(&[
+            "ingest",
+            "--warehouse",
+            s(&warehouse),
+            "--key-file",
+            s(&root.join("key")),
+            s(&sample.join("requests.csv")),
+        ]);
+        warehouse
+    })
+}
+
+/// One URL of every page type.
+const PAGES: [&str; 7] = [
+    "/",
+    "/servizi",
+    "/servizi/iscrizione_scuola_infanzia",
+    "/confronto",
+    "/indicatori",
+    "/indicatori/online_share",
+    "/informazioni",
+];
+
+fn with_lang(path: &str, lang: &str) -> String {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{separator}lang={lang}")
+}
+
+#[test]
+fn every_page_type_renders_in_italian_and_english() {
+    let server = Server::start(sample_warehouse());
+    for path in PAGES {
+        for lang in ["it", "en"] {
+            let (status, content_type, page) = server.get(&with_lang(path, lang));
+            assert_eq!(status, 200, "{path} {lang}");
+            assert!(content_type.starts_with("text/html"), "{content_type}");
+            assert!(
+                page.contains(&format!("<html lang=\"{lang}\">")),
+                "{path} {lang}"
+            );
+            assert!(
+                !page.contains("<script"),
+                "{path}: pages need no JavaScript"
+            );
+        }
+    }
+    let (_, _, english) = server.get("/?lang=en");
+    assert!(english.contains("Overview"));
+    let (_, _, italian) = server.get("/");
+    assert!(italian.contains("Panoramica"));
+    assert!(
+        italian.contains("Dati aggiornati al"),
+        "data freshness on the overview"
+    );
+}
+
+/// The text of the cell after the row header that ends with `name` in `page`.
+fn cell_after(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("{name}</th>"))
+        .or_else(|| page.find(&format!("{name}</a></th>")))
+        .unwrap_or_else(|| panic!("a row for {name}"));
+    let rest = &page[at..];
+    let start = rest.find("<td>").expect("a cell") + 4;
+    let end = rest[start..].find("</td>").expect("end of cell");
+    rest[start..start + end].to_string()
+}
+
+#[test]
+fn the_published_nursery_figure_is_the_same_on_every_page() {
+    let server = Server::start(sample_warehouse());
+    for (lang, name, expected) in [
+        ("it", "scuola dell&#39;infanzia", "83,0%"),
+        ("en", "Nursery-school enrolment", "83.0%"),
+    ] {
+        let (_, _, overview) = server.get(&format!("/?year=2017&lang={lang}"));
+        let name = if overview.contains(name) {
+            name.to_string()
+        } else {
+            name.replace("&#39;", "&#x27;")
+        };
+        assert_eq!(cell_after(&overview, &name), expected, "overview {lang}");
+        let (_, _, comparison) = server.get(&format!("/confronto?year=2017&lang={lang}"));
+        assert_eq!(
+            cell_after(&comparison, &name),
+            expected,
+            "comparison {lang}"
+        );
+        let (_, _, service) = server.get(&format!(
+            "/servizi/iscrizione_scuola_infanzia?year=2017&lang={lang}"
+        ));
+        let needle = "class=\"headline-value\">";
+        let headline = service
+            .find(needle)
+            .map(|at| &service[at + needle.len()..at + needle.len() + expected.len()])
+            .expect("a headline");
+        assert_eq!(headline, expected, "service page {lang}");
+    }
+}
+
+#[test]
+fn every_chart_has_its_table_and_csv_link() {
+    let server = Server::start(sample_warehouse());
+    for path in [
+        "/?year=2017",
+        "/confronto?year=2017",
+        "/servizi/iscrizione_scuola_infanzia",
+    ] {
+        let (_, _, page) = server.get(path);
+        assert!(page.contains("<figure class=\"chart\""), "{path}");
+        for figure in page.split("<figure class=\"chart\"").skip(1) {
+            let end = figure.find("</table>").expect("a table after the chart");
+            let block = &figure[..end];
+            assert!(block.contains("<figcaption>"), "{path}");
+            assert!(block.contains("role=\"img\""), "{path}");
+            assert!(block.contains("/opendata/"), "{path}: a CSV link");
+            assert!(block.contains("<caption>"), "{path}: a table caption");
+            assert!(block.contains("scope=\"col\""), "{path}");
+        }
+    }
+    // The CSV behind the service's monthly chart is the same query, disclosure-controlled.
+    let (status, content_type, csv) =
+        server.get("/opendata/online_share.csv?by=month&service=iscrizione_scuola_infanzia");
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    assert!(csv.starts_with("month,value,"), "{csv}");
+}
