@@ -8,28 +8,12 @@ mod support;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use support::{Server, run_ok, s};
+use support::Server;
 
 /// The sample warehouse, generated and ingested once for all tests of this file.
 fn sample_warehouse() -> &'static PathBuf {
     static WAREHOUSE: OnceLock<PathBuf> = OnceLock::new();
-    WAREHOUSE.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-city");
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        let sample = root.join("sample");
-        let warehouse = root.join("warehouse");
-        run_ok(&["generate", "--out", s(&sample)]);
-        run_ok(&[
-            "ingest",
-            "--warehouse",
-            s(&warehouse),
-            "--key-file",
-            s(&root.join("key")),
-            s(&sample.join("requests.csv")),
-        ]);
-        warehouse
-    })
+    WAREHOUSE.get_or_init(|| support::sample_city("dashboard-city"))
 }
 
 /// One URL of every page type.

@@ -372,23 +372,7 @@ fn withheld_cells_stay_empty_in_every_format_never_zero() {
 /// The sample city, generated and ingested once for the tests below.
 fn sample_warehouse() -> &'static PathBuf {
     static WAREHOUSE: OnceLock<PathBuf> = OnceLock::new();
-    WAREHOUSE.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("opendata-sample-city");
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        let sample = root.join("sample");
-        let warehouse = root.join("warehouse");
-        run_ok(&["generate", "--out", s(&sample)]);
-        run_ok(&[
-            "ingest",
-            "--warehouse",
-            s(&warehouse),
-            "--key-file",
-            s(&root.join("key")),
-            s(&sample.join("requests.csv")),
-        ]);
-        warehouse
-    })
+    WAREHOUSE.get_or_init(|| support::sample_city("opendata-sample-city"))
 }
 
 #[test]

@@ -52,6 +52,26 @@ pub fn ingest_fixture(dir: &Path) -> PathBuf {
 }
 
 /// A path as `&str` (test paths are UTF-8).
+/// Generates the sample city and ingests it into a new warehouse below the test binary's
+/// temporary directory (`name` keeps test files apart); returns the warehouse.
+pub fn sample_city(name: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let sample = root.join("sample");
+    let warehouse = root.join("warehouse");
+    run_ok(&["generate", "--out", s(&sample)]);
+    run_ok(&[
+        "ingest",
+        "--warehouse",
+        s(&warehouse),
+        "--key-file",
+        s(&root.join("key")),
+        s(&sample.join("requests.csv")),
+    ]);
+    warehouse
+}
+
 pub fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
