@@ -77,6 +77,30 @@ fn cache_key(url: &str, choice: LangChoice) -> String {
     )
 }
 
+/// Serves the page at `url` in `choice`'s language through the page cache of `state`.
+async fn cached<F, Fut>(
+    state: &AppState,
+    choice: LangChoice,
+    url: &str,
+    headers: &HeaderMap,
+    build: F,
+) -> Result<Response, AppError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<String, AppError>>,
+{
+    let engine = &state.engine;
+    serve_page(
+        &state.pages,
+        || Ok(engine.version()?),
+        choice.lang,
+        cache_key(url, choice),
+        headers,
+        build,
+    )
+    .await
+}
+
 fn render(page: impl Template) -> Result<String, AppError> {
     page.render().map_err(AppError::internal)
 }
@@ -90,14 +114,9 @@ async fn get_overview(
     let filters = Filters::parse(&params)?;
     let url = canonical("/", &filters);
     let engine = &state.engine;
-    serve_page(
-        &state.pages,
-        || Ok(engine.version()?),
-        choice.lang,
-        cache_key(&url, choice),
-        &headers,
-        || async { render(views::overview::build(engine, choice, &filters, &url).await?) },
-    )
+    cached(&state, choice, &url, &headers, || async {
+        render(views::overview::build(engine, choice, &filters, &url).await?)
+    })
     .await
 }
 
@@ -110,14 +129,9 @@ async fn get_comparison(
     let filters = Filters::parse(&params)?;
     let url = canonical("/confronto", &filters);
     let engine = &state.engine;
-    serve_page(
-        &state.pages,
-        || Ok(engine.version()?),
-        choice.lang,
-        cache_key(&url, choice),
-        &headers,
-        || async { render(views::comparison::build(engine, choice, &filters, &url).await?) },
-    )
+    cached(&state, choice, &url, &headers, || async {
+        render(views::comparison::build(engine, choice, &filters, &url).await?)
+    })
     .await
 }
 
@@ -143,14 +157,9 @@ async fn list_services(
         return Ok(Redirect::to(&choice.href(&format!("/servizi/{code}"))).into_response());
     }
     let url = "/servizi".to_string();
-    serve_page(
-        &state.pages,
-        || Ok(engine.version()?),
-        choice.lang,
-        cache_key(&url, choice),
-        &headers,
-        || async { render(views::services::build(engine, choice, &url)?) },
-    )
+    cached(&state, choice, &url, &headers, || async {
+        render(views::services::build(engine, choice, &url)?)
+    })
     .await
 }
 
@@ -172,14 +181,9 @@ async fn get_service(
         });
     }
     let url = canonical(&format!("/servizi/{code}"), &filters);
-    serve_page(
-        &state.pages,
-        || Ok(engine.version()?),
-        choice.lang,
-        cache_key(&url, choice),
-        &headers,
-        || async { render(views::service::build(engine, choice, &code, &filters, &url).await?) },
-    )
+    cached(&state, choice, &url, &headers, || async {
+        render(views::service::build(engine, choice, &code, &filters, &url).await?)
+    })
     .await
 }
 
@@ -191,14 +195,9 @@ async fn list_indicators(
     let choice = language(&params, &headers);
     let engine = &state.engine;
     let url = "/indicatori".to_string();
-    serve_page(
-        &state.pages,
-        || Ok(engine.version()?),
-        choice.lang,
-        cache_key(&url, choice),
-        &headers,
-        || async { render(views::method::build_index(engine, choice, &url)?) },
-    )
+    cached(&state, choice, &url, &headers, || async {
+        render(views::method::build_index(engine, choice, &url)?)
+    })
     .await
 }
 
@@ -216,14 +215,9 @@ async fn get_method(
         });
     }
     let url = format!("/indicatori/{id}");
-    serve_page(
-        &state.pages,
-        || Ok(engine.version()?),
-        choice.lang,
-        cache_key(&url, choice),
-        &headers,
-        || async { render(views::method::build(engine, choice, &id, &url).await?) },
-    )
+    cached(&state, choice, &url, &headers, || async {
+        render(views::method::build(engine, choice, &id, &url).await?)
+    })
     .await
 }
 
@@ -235,13 +229,8 @@ async fn get_about(
     let choice = language(&params, &headers);
     let engine = &state.engine;
     let url = "/informazioni".to_string();
-    serve_page(
-        &state.pages,
-        || Ok(engine.version()?),
-        choice.lang,
-        cache_key(&url, choice),
-        &headers,
-        || async { render(views::about::build(engine, choice, &url)?) },
-    )
+    cached(&state, choice, &url, &headers, || async {
+        render(views::about::build(engine, choice, &url)?)
+    })
     .await
 }
