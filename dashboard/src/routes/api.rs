@@ -20,19 +20,19 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize)]
 pub struct KpiParams {
     /// Comma-separated dimensions, e.g. `service,year`.
-    by: Option<String>,
+    pub(crate) by: Option<String>,
     /// Comma-separated years, e.g. `2016,2017`.
-    year: Option<String>,
+    pub(crate) year: Option<String>,
     /// Comma-separated service codes.
-    service: Option<String>,
+    pub(crate) service: Option<String>,
     /// Comma-separated areas.
-    area: Option<String>,
+    pub(crate) area: Option<String>,
     /// Comma-separated channels.
-    channel: Option<String>,
+    pub(crate) channel: Option<String>,
     /// First local date, `YYYY-MM-DD`.
-    from: Option<String>,
+    pub(crate) from: Option<String>,
     /// Last local date, `YYYY-MM-DD`.
-    to: Option<String>,
+    pub(crate) to: Option<String>,
 }
 
 fn date(text: Option<&str>, name: &str) -> Result<Option<chrono::NaiveDate>, AppError> {

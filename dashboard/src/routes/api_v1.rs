@@ -14,10 +14,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use civica_analytics::Audience;
 use civica_analytics::format::{OutputFormat, encode_batches};
-use civica_analytics::kpi::parse_years;
 use civica_analytics::opendata::{DATASETS, DownloadFormat};
-use civica_analytics::{Audience, Dimension, KpiQuery};
 use serde::{Deserialize, Serialize};
 use tower_http::cors::{Any, CorsLayer};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -26,6 +25,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::AppError;
+use crate::routes::api;
 
 #[derive(OpenApi)]
 #[openapi(info(
@@ -203,14 +203,19 @@ pub struct KpiValues {
     pub rows: Vec<serde_json::Value>,
 }
 
-fn date(text: Option<&str>, name: &str) -> Result<Option<chrono::NaiveDate>, AppError> {
-    text.filter(|t| !t.is_empty())
-        .map(|t| {
-            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| AppError::BadRequest {
-                message: format!("`{name}={t}` is not a date such as 2017-01-31"),
-            })
-        })
-        .transpose()
+impl KpiParams {
+    /// The same breakdown and filters as the unversioned API takes them.
+    fn as_api(&self) -> api::KpiParams {
+        api::KpiParams {
+            by: self.by.clone(),
+            year: self.year.clone(),
+            service: self.service.clone(),
+            area: self.area.clone(),
+            channel: self.channel.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/kpis/{id}", tag = "kpis",
@@ -236,18 +241,9 @@ async fn get_kpi(
             message: e.to_string(),
         })?
         .clone();
-    let by = Dimension::parse_list(params.by.as_deref().unwrap_or(""))?;
-    let mut query = KpiQuery::new(&def.id)
-        .by(by.clone())
-        .with_years(parse_years(params.year.as_deref())?)
-        .with_lists(
-            params.service.as_deref(),
-            params.area.as_deref(),
-            params.channel.as_deref(),
-        )
-        .for_audience(Audience::Public);
-    query.from = date(params.from.as_deref(), "from")?;
-    query.to = date(params.to.as_deref(), "to")?;
+    // Without `by`, the KPI over everything.
+    let query = api::kpi_query(&def.id, &params.as_api(), &[])?.for_audience(Audience::Public);
+    let by = query.by.clone();
     let result = state.engine.kpi(&query).await?;
     let rows = encode_batches(&[result.batch()?], OutputFormat::Json)?;
     let rows: Vec<serde_json::Value> = if rows.is_empty() {
