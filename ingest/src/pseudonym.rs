@@ -74,7 +74,13 @@ impl Pseudonymiser {
     /// The pseudonym of `citizen_id`, held inline.
     pub fn key_of(&self, citizen_id: &str) -> CitizenKey {
         let mut mac = self.mac.clone();
-        mac.update(citizen_id.trim().to_uppercase().as_bytes());
+        let id = citizen_id.trim();
+        if id.bytes().any(|b| b.is_ascii_lowercase() || !b.is_ascii()) {
+            mac.update(id.to_uppercase().as_bytes());
+        } else {
+            // Already in upper case (the usual form of a codice fiscale): no new string.
+            mac.update(id.as_bytes());
+        }
         let digest = mac.finalize().into_bytes();
         let mut hex_digits = [b'0'; 32];
         // 16 bytes always fit 32 hex digits.

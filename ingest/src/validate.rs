@@ -21,8 +21,10 @@ use compact_str::CompactString;
 
 /// Longest accepted identifier or service code, in characters.
 const MAX_CODE_CHARS: usize = 128;
-/// Pseudonyms are cached per distinct identifier up to this many entries (about 12 MiB).
-const PSEUDONYM_CACHE: usize = 1 << 18;
+/// Pseudonyms are cached per distinct identifier, in shards of at most this many entries:
+/// 7/8 of a power of two, the most a hash table of 2^15 slots holds without growing (48
+/// bytes a slot, so about 48 MiB in all at most). A shard that is full starts afresh.
+const PSEUDONYM_SHARD_ENTRIES: usize = (1 << 15) / 8 * 7;
 const PSEUDONYM_SHARDS: usize = 32;
 
 /// One valid service request, as stored in the warehouse.
@@ -245,7 +247,12 @@ impl FieldParser {
             values: maps,
             pseudonymiser,
             pseudonyms: (0..PSEUDONYM_SHARDS)
-                .map(|_| Mutex::new(rustc_hash::FxHashMap::default()))
+                .map(|_| {
+                    Mutex::new(rustc_hash::FxHashMap::with_capacity_and_hasher(
+                        PSEUDONYM_SHARD_ENTRIES,
+                        Default::default(),
+                    ))
+                })
                 .collect(),
         }
     }
@@ -306,7 +313,7 @@ impl FieldParser {
             return *key;
         }
         let key = self.pseudonymiser.key_of(citizen_id);
-        if cache.len() >= PSEUDONYM_CACHE / PSEUDONYM_SHARDS {
+        if cache.len() >= PSEUDONYM_SHARD_ENTRIES {
             cache.clear();
         }
         cache.insert(hash, key);

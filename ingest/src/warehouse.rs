@@ -852,7 +852,11 @@ impl<R: Record> TableState<R> {
                 &dir,
                 self.expected_total,
             )?)));
-            self.filter = Some(KeyFilter::with_capacity(self.expected_total));
+            // Stored rows that share an id with this ingest's are found through the filter;
+            // a table with no stored rows needs none.
+            if self.stored > 0 {
+                self.filter = Some(KeyFilter::with_capacity(self.expected_total));
+            }
         }
         if let Some(filter) = &mut self.filter {
             filter.insert(valid.key);
@@ -1082,30 +1086,49 @@ const VERSIONS_DIR: &str = "_versions";
 /// Work for the writer thread: building and writing one Parquet file.
 type WriteJob = Box<dyn FnOnce() -> Result<()> + Send>;
 
-/// A thread that writes Parquet files while the rows that follow are validated. A job is
-/// handed over only when the previous one is done, which bounds the memory held by pending
-/// files.
+/// Threads that write Parquet files while the rows that follow are validated. A job is
+/// handed over only when a thread is free, which bounds the memory held by pending files to
+/// one job per thread. Jobs are independent: each writes its own file and logs its versions,
+/// whose order does not matter (see [`crate::versions`]).
 struct Writer {
     jobs: Option<std::sync::mpsc::SyncSender<WriteJob>>,
-    thread: Option<std::thread::JoinHandle<Result<()>>>,
+    threads: Vec<std::thread::JoinHandle<Result<()>>>,
 }
+
+/// Files written at the same time: encoding and compressing a file is the costliest step of
+/// an ingest, and one thread alone would hold back validation on two cores or more.
+const WRITER_THREADS: usize = 2;
 
 impl Writer {
     fn start() -> Self {
         let (jobs, incoming) = std::sync::mpsc::sync_channel::<WriteJob>(0);
-        let thread = std::thread::spawn(move || {
-            for job in incoming {
-                job()?;
-            }
-            Ok(())
-        });
+        let incoming = Arc::new(Mutex::new(incoming));
+        let threads = (0..WRITER_THREADS)
+            .map(|_| {
+                let incoming = Arc::clone(&incoming);
+                std::thread::spawn(move || {
+                    loop {
+                        // Release the lock before running the job, so the other thread can
+                        // take the next one.
+                        let job = match incoming.lock() {
+                            Ok(incoming) => incoming.recv(),
+                            Err(_) => return Ok(()),
+                        };
+                        let Ok(job) = job else {
+                            return Ok(());
+                        };
+                        job()?;
+                    }
+                })
+            })
+            .collect();
         Writer {
             jobs: Some(jobs),
-            thread: Some(thread),
+            threads,
         }
     }
 
-    /// Queues a job; fails with the writer's error if an earlier job failed.
+    /// Queues a job; fails with a writer's error if an earlier job failed.
     fn submit(&mut self, job: WriteJob) -> Result<()> {
         let sent = self
             .jobs
@@ -1120,15 +1143,18 @@ impl Writer {
     /// Waits until every queued job is done, then starts afresh.
     fn drain(&mut self) -> Result<()> {
         self.jobs = None;
-        let outcome = match self.thread.take() {
-            Some(thread) => thread.join().unwrap_or_else(|_| {
+        let mut outcome = Ok(());
+        for thread in self.threads.drain(..) {
+            let ended = thread.join().unwrap_or_else(|_| {
                 Err(Error::io(
                     Path::new("<parquet writer>"),
-                    std::io::Error::other("the writer thread panicked"),
+                    std::io::Error::other("a writer thread panicked"),
                 ))
-            }),
-            None => Ok(()),
-        };
+            });
+            if outcome.is_ok() {
+                outcome = ended;
+            }
+        }
         *self = Writer::start();
         outcome
     }
