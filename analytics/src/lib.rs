@@ -20,6 +20,7 @@ pub mod sql;
 
 pub use catalogue::Catalogue;
 pub use datafusion::arrow;
+pub use datafusion::parquet;
 pub use error::{Error, Result};
 pub use format::OutputFormat;
 pub use kpi::{Audience, Dimension, Flag, KpiQuery, KpiResult, KpiRow, Scan};

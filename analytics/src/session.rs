@@ -49,7 +49,8 @@ pub struct QueryLimits {
     pub memory_bytes: usize,
     /// Wall-clock time a query may take.
     pub timeout: std::time::Duration,
-    /// Rows a query may return (more are cut, and the result says so).
+    /// Rows a query may return: `Engine::query` refuses longer results, `Engine::query_rows`
+    /// cuts them and says so.
     pub max_rows: usize,
 }
 
@@ -165,20 +166,20 @@ impl Engine {
             })
     }
 
-    /// A session with no tables, within the engine's memory limit: where public views are
-    /// registered (without `information_schema`, which would list them only).
-    pub(crate) fn bare_session(&self) -> Result<SessionContext> {
-        self.context(false)
+    /// A session with no tables, within `memory_bytes`: where public views are registered
+    /// (without `information_schema`, which would list them only).
+    pub(crate) fn bare_session(&self, memory_bytes: usize) -> Result<SessionContext> {
+        self.context(false, memory_bytes)
     }
 
     /// The one place a `SessionContext` is made. A distributed engine (Ballista) would be
     /// built here instead; an object store would be registered here for `s3://` warehouses.
-    fn context(&self, information_schema: bool) -> Result<SessionContext> {
+    fn context(&self, information_schema: bool, memory_bytes: usize) -> Result<SessionContext> {
         let config = SessionConfig::new()
             .with_information_schema(information_schema)
             .with_default_catalog_and_schema("civica", "public");
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(self.limits.memory_bytes, 1.0)
+            .with_memory_limit(memory_bytes, 1.0)
             .build_arc()?;
         Ok(SessionContext::new_with_config_rt(config, runtime))
     }
@@ -191,7 +192,7 @@ impl Engine {
     /// A fresh session with the tables of `commit` registered, and its roll-ups
     /// (`requests_rollup`, `surveys_rollup`) when they were materialised for that commit.
     pub(crate) async fn session_at(&self, commit: u64) -> Result<SessionContext> {
-        let ctx = self.context(true)?;
+        let ctx = self.context(true, self.limits.memory_bytes)?;
         // Every query reads one committed snapshot: the latest at the time it starts.
         for table in Table::ALL {
             let (schema, partition_type) = match table {
@@ -232,7 +233,7 @@ impl Engine {
         if commit == 0 || !rollup::rollup_dir(&self.layout, commit).is_dir() {
             return Ok(None);
         }
-        let reader = self.context(false)?;
+        let reader = self.context(false, self.limits.memory_bytes)?;
         let mut tables = Vec::new();
         for name in rollup::ROLLUP_TABLES {
             let file = absolute(&rollup::rollup_file(&self.layout, commit, name))?;

@@ -28,10 +28,26 @@ use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use crate::catalogue::{DefaultPeriod, KpiDef};
 use crate::error::{Error, Result};
 use crate::kpi::{Audience, Dimension, KpiQuery};
-use crate::session::Engine;
+use crate::session::{Engine, QueryLimits};
 
 /// The prefix of the public KPI views: `kpi_online_share`.
 pub const KPI_VIEW_PREFIX: &str = "kpi_";
+
+/// The columns of every KPI view after those of its breakdown.
+pub const KPI_VIEW_MEASURES: [&str; 8] = [
+    "value",
+    "numerator",
+    "denominator",
+    "n",
+    "ci_low",
+    "ci_high",
+    "change",
+    "flag",
+];
+
+/// A public query to start from: every service's online share by year.
+pub const PUBLIC_EXAMPLE: &str =
+    "SELECT service, year, value, n, flag\nFROM kpi_online_share\nORDER BY service, year";
 
 /// The name of a KPI's public view.
 pub fn kpi_view_name(def: &KpiDef) -> String {
@@ -72,28 +88,81 @@ fn check_read_only(statement: &Statement) -> Result<()> {
     }
 }
 
+/// The rows of a query, cut at a row limit.
+#[derive(Debug, Clone)]
+pub struct QueryRows {
+    /// At most `max_rows` rows (one empty batch, with the columns, when there are none).
+    pub batches: Vec<RecordBatch>,
+    /// The query had more rows than `max_rows`; only the first ones are here.
+    pub truncated: bool,
+    /// The row limit the query ran under.
+    pub max_rows: usize,
+}
+
+impl QueryRows {
+    /// The number of rows returned.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
 impl Engine {
     /// Runs one read-only SQL statement for `audience` and returns its result. Internal
     /// callers read every table; public callers only the KPI views (see the module docs).
+    /// A result longer than the engine's row limit is an error.
     pub async fn query(&self, sql: &str, audience: Audience) -> Result<Vec<RecordBatch>> {
-        let ctx = match audience {
-            Audience::Internal => {
-                let ctx = self.session().await?;
-                let statement = ctx
-                    .state()
-                    .sql_to_statement(sql, &Dialect::Generic)
-                    .map_err(|source| Error::Query { source })?;
-                check_read_only(&statement)?;
-                ctx
-            }
-            Audience::Public => self.public_session(sql).await?,
+        let limits = self.limits();
+        let rows = self.query_rows(sql, audience, limits).await?;
+        if rows.truncated {
+            return Err(Error::BadParameter {
+                message: format!(
+                    "the result has more than {} rows (the limit): aggregate or add LIMIT",
+                    limits.max_rows
+                ),
+            });
+        }
+        Ok(rows.batches)
+    }
+
+    /// Runs one read-only SQL statement for `audience` within `limits`: the first
+    /// `limits.max_rows` rows (and whether there were more), or [`Error::Timeout`] when the
+    /// whole (public views included) takes longer than `limits.timeout`. The session is
+    /// bounded by the smaller of `limits.memory_bytes` and the engine's memory limit.
+    pub async fn query_rows(
+        &self,
+        sql: &str,
+        audience: Audience,
+        limits: QueryLimits,
+    ) -> Result<QueryRows> {
+        let limits = QueryLimits {
+            memory_bytes: limits.memory_bytes.min(self.limits().memory_bytes),
+            ..limits
         };
-        self.run_limited(&ctx, sql).await
+        let run = async {
+            let ctx = match audience {
+                Audience::Internal => {
+                    let ctx = self.session().await?;
+                    let statement = ctx
+                        .state()
+                        .sql_to_statement(sql, &Dialect::Generic)
+                        .map_err(|source| Error::Query { source })?;
+                    check_read_only(&statement)?;
+                    ctx
+                }
+                Audience::Public => self.public_session(sql, limits.memory_bytes).await?,
+            };
+            run_limited(&ctx, sql, limits.max_rows).await
+        };
+        tokio::time::timeout(limits.timeout, run)
+            .await
+            .map_err(|_| Error::Timeout {
+                seconds: limits.timeout.as_secs(),
+            })?
     }
 
     /// A session holding only the public views that `sql` names; any other table is refused.
-    async fn public_session(&self, sql: &str) -> Result<SessionContext> {
-        let ctx = self.bare_session()?;
+    async fn public_session(&self, sql: &str, memory_bytes: usize) -> Result<SessionContext> {
+        let ctx = self.bare_session(memory_bytes)?;
         let state = ctx.state();
         let statement = state
             .sql_to_statement(sql, &Dialect::Generic)
@@ -143,49 +212,62 @@ impl Engine {
         }
         Ok(ctx)
     }
+}
 
-    /// Plans `sql` with writes and session statements disabled and runs it within the
-    /// engine's time and row limits.
-    async fn run_limited(&self, ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
-        let df = ctx
-            .sql_with_options(sql, options)
-            .await
-            .map_err(|source| Error::Query { source })?;
-        let limits = self.limits();
-        // One row more than the cap tells whether the result was cut (EXPLAIN must stay the
-        // root of its plan, and its output is small).
-        let explain = matches!(
-            df.logical_plan(),
-            LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)
-        );
-        let df = if explain {
-            df
+/// Plans `sql` with writes and session statements disabled and runs it, keeping the first
+/// `max_rows` rows.
+async fn run_limited(ctx: &SessionContext, sql: &str, max_rows: usize) -> Result<QueryRows> {
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let df = ctx
+        .sql_with_options(sql, options)
+        .await
+        .map_err(|source| Error::Query { source })?;
+    // One row more than the cap tells whether the result was cut (EXPLAIN must stay the
+    // root of its plan, and its output is small).
+    let explain = matches!(
+        df.logical_plan(),
+        LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)
+    );
+    let df = if explain {
+        df
+    } else {
+        df.limit(0, Some(max_rows.saturating_add(1)))
+            .map_err(|source| Error::Query { source })?
+    };
+    let schema = df.schema().inner().clone();
+    let batches = df
+        .collect()
+        .await
+        .map_err(|source| Error::Query { source })?;
+    let (batches, truncated) = first_rows(batches, max_rows);
+    Ok(QueryRows {
+        batches: with_schema(batches, schema),
+        truncated,
+        max_rows,
+    })
+}
+
+/// The first `max_rows` rows of `batches`, and whether any were left out.
+fn first_rows(batches: Vec<RecordBatch>, max_rows: usize) -> (Vec<RecordBatch>, bool) {
+    let mut kept = Vec::with_capacity(batches.len());
+    let mut room = max_rows;
+    let mut truncated = false;
+    for batch in batches {
+        if batch.num_rows() <= room {
+            room -= batch.num_rows();
+            kept.push(batch);
         } else {
-            df.limit(0, Some(limits.max_rows + 1))
-                .map_err(|source| Error::Query { source })?
-        };
-        let schema = df.schema().inner().clone();
-        let batches = tokio::time::timeout(limits.timeout, df.collect())
-            .await
-            .map_err(|_| Error::Timeout {
-                seconds: limits.timeout.as_secs(),
-            })?
-            .map_err(|source| Error::Query { source })?;
-        let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        if total > limits.max_rows {
-            return Err(Error::BadParameter {
-                message: format!(
-                    "the result has more than {} rows (the limit): aggregate or add LIMIT",
-                    limits.max_rows
-                ),
-            });
+            truncated = true;
+            if room > 0 {
+                kept.push(batch.slice(0, room));
+                room = 0;
+            }
         }
-        Ok(with_schema(batches, schema))
     }
+    (kept, truncated)
 }
 
 /// Keeps the schema of an empty result (one empty batch) so that encoders still write the
@@ -198,5 +280,46 @@ pub(crate) fn with_schema(
         vec![RecordBatch::new_empty(schema)]
     } else {
         batches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::Int32Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn numbers(range: std::ops::Range<i32>) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int32, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from_iter_values(range))]).unwrap()
+    }
+
+    fn values(batches: &[RecordBatch]) -> Vec<i32> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let column = b.column(0).as_any().downcast_ref::<Int32Array>().unwrap();
+                column.values().to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn first_rows_cuts_inside_a_batch_and_says_so() {
+        let (kept, truncated) = first_rows(vec![numbers(0..3), numbers(3..6)], 4);
+        assert_eq!(values(&kept), [0, 1, 2, 3]);
+        assert!(truncated);
+    }
+
+    #[test]
+    fn first_rows_keeps_a_result_that_fits_exactly() {
+        let (kept, truncated) = first_rows(vec![numbers(0..3), numbers(3..5)], 5);
+        assert_eq!(values(&kept), [0, 1, 2, 3, 4]);
+        assert!(!truncated);
+        let (kept, truncated) = first_rows(vec![numbers(0..2)], 0);
+        assert!(kept.is_empty() && truncated);
     }
 }

@@ -15,6 +15,9 @@ pub enum AppError {
     /// The named thing does not exist.
     #[error("{message}")]
     NotFound { message: String },
+    /// None of the representations the client accepts can be served (`?format=`, `Accept`).
+    #[error("{message}")]
+    NotAcceptable { message: String },
     /// Something failed on our side; the details go to the log only.
     #[error("internal error: {source}")]
     Internal {
@@ -50,6 +53,11 @@ impl IntoResponse for AppError {
                 (StatusCode::BAD_REQUEST, "bad_request", message.clone())
             }
             AppError::NotFound { message } => (StatusCode::NOT_FOUND, "not_found", message.clone()),
+            AppError::NotAcceptable { message } => (
+                StatusCode::NOT_ACCEPTABLE,
+                "not_acceptable",
+                message.clone(),
+            ),
             AppError::Internal { source } => {
                 tracing::error!(error = %source, "internal error");
                 (

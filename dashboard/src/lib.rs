@@ -10,6 +10,7 @@ pub mod dcat;
 pub mod error;
 pub mod export;
 pub mod i18n;
+pub mod negotiation;
 pub mod page_cache;
 pub mod routes;
 pub mod views;
@@ -17,8 +18,8 @@ pub mod views;
 use std::sync::Arc;
 
 use axum::Router;
-use civica_analytics::Engine;
 use civica_analytics::opendata::OpenDataConfig;
+use civica_analytics::{Engine, QueryLimits};
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     pub opendata: Arc<OpenDataConfig>,
     /// Rendered pages of the current warehouse version.
     pub pages: Arc<page_cache::PageCache>,
+    /// Bounds of the public SQL (`/api/v1/query`, `/query`): time, memory, rows.
+    pub query_limits: QueryLimits,
 }
 
 impl AppState {
@@ -40,7 +43,14 @@ impl AppState {
             engine: Arc::new(engine),
             opendata: Arc::new(OpenDataConfig::default()),
             pages: Arc::new(page_cache::PageCache::new()),
+            query_limits: routes::query::DEFAULT_LIMITS,
         }
+    }
+
+    /// Runs public SQL within `limits` instead of [`routes::query::DEFAULT_LIMITS`].
+    pub fn with_query_limits(mut self, limits: QueryLimits) -> Self {
+        self.query_limits = limits;
+        self
     }
 
     /// Publishes the open data under `config` instead of the sample city's defaults.
@@ -59,6 +69,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::opendata::router())
         .merge(routes::catalog::router())
         .merge(routes::api_v1::router(&state))
+        .merge(routes::query::router())
+        .merge(routes::docs::router())
         .merge(routes::health::router())
         .with_state(state)
         // gzip when the client accepts it; small bodies are left alone.

@@ -64,7 +64,7 @@ fn stable(state: &AppState, body: &str) -> String {
 }
 
 /// Every page type, with a name for its snapshot.
-const PAGES: [(&str, &str); 7] = [
+const PAGES: [(&str, &str); 9] = [
     ("overview", "/?year=2017"),
     ("service", "/servizi/iscrizione_scuola_infanzia?year=2017"),
     ("comparison", "/confronto?year=2017"),
@@ -72,6 +72,11 @@ const PAGES: [(&str, &str); 7] = [
     ("indicators", "/indicatori"),
     ("method", "/indicatori/online_share"),
     ("about", "/informazioni"),
+    (
+        "query",
+        "/query?sql=SELECT%20service%2C%20year%2C%20value%2C%20flag%20FROM%20kpi_online_share%20ORDER%20BY%20service%2C%20year",
+    ),
+    ("api_docs", "/api/docs"),
 ];
 
 #[tokio::test]

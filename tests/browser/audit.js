@@ -24,7 +24,9 @@ const axe = require('axe-core');
 
 // Every page type the server renders as HTML, in both languages. Add new pages here.
 // `charts`: the page has charts (figure, SVG, caption, tables); `form`: the id of the select of
-// its GET filter form, whose no-JavaScript submission is tried when it is `year`.
+// its GET filter form, whose no-JavaScript submission is tried when it is `year`, or `sql` for
+// the query page's textarea, whose submission is tried too; `status`: the expected HTTP status
+// when not 200 (a refused query is answered 400, with the page explaining why).
 const PAGES = [
   { name: 'overview', server: 'sample', path: '/', charts: true, form: 'year' },
   { name: 'overview-en', server: 'sample', path: '/?lang=en', charts: true, form: 'year' },
@@ -45,6 +47,14 @@ const PAGES = [
   { name: 'method-en', server: 'sample', path: '/indicatori/satisfaction_mean?lang=en', charts: false },
   { name: 'about', server: 'sample', path: '/informazioni', charts: false },
   { name: 'about-en', server: 'sample', path: '/informazioni?lang=en', charts: false },
+  // Public SQL: the form, a result, a result longer than the page shows, a refused query.
+  { name: 'query', server: 'sample', path: '/query', charts: false, form: 'sql' },
+  { name: 'query-result-en', server: 'sample', path: '/query?lang=en&sql=SELECT%20service%2C%20year%2C%20value%2C%20n%2C%20flag%20FROM%20kpi_online_share%20ORDER%20BY%20service%2C%20year', charts: false, form: 'sql' },
+  { name: 'query-truncated', server: 'sample', path: '/query?sql=SELECT%20a.service%2C%20b.year%20FROM%20kpi_requests%20a%2C%20kpi_requests%20b', charts: false },
+  { name: 'query-refused', server: 'sample', path: '/query?sql=SELECT%20*%20FROM%20requests', charts: false, status: 400 },
+  // The API reference, rendered from the OpenAPI document.
+  { name: 'api-docs', server: 'sample', path: '/api/docs', charts: false },
+  { name: 'api-docs-en', server: 'sample', path: '/api/docs?lang=en', charts: false },
   // Nothing ingested yet: no years, "Nessun dato".
   { name: 'empty', server: 'empty', path: '/', charts: true, form: 'year' },
 ];
@@ -159,7 +169,8 @@ async function checkServedHtml(pageSpec, url) {
       headers: { 'Accept-Language': 'it-IT,it;q=0.9' },
     });
     const body = await response.text();
-    if (response.status !== 200) problems.push(`HTTP ${response.status} for ${url}`);
+    const expected = pageSpec.status || 200;
+    if (response.status !== expected) problems.push(`HTTP ${response.status} for ${url}, not ${expected}`);
     const type = response.headers.get('content-type') || '';
     if (!type.startsWith('text/html')) problems.push(`content-type is "${type}", not text/html`);
     for (const tag of body.match(/<script\b[^>]*>/gi) || []) problems.push(`has a script tag: ${tag}`);
@@ -174,10 +185,12 @@ async function checkServedHtml(pageSpec, url) {
 }
 
 // Watches a page for console errors, uncaught exceptions, failed requests and HTTP errors.
-function watch(page) {
+// `expected`: a status other than 200 that the page itself is meant to have (and that Chromium
+// reports as a console error).
+function watch(page, expected = 200) {
   const errors = [];
   page.on('console', (msg) => {
-    if (msg.type() === 'error') {
+    if (msg.type() === 'error' && !(expected !== 200 && msg.text().includes(`status of ${expected}`))) {
       const loc = msg.location();
       errors.push(`console error: ${msg.text()}${loc && loc.url ? ` (${loc.url})` : ''}`);
     }
@@ -187,7 +200,8 @@ function watch(page) {
     errors.push(`request failed: ${req.url()} (${req.failure()?.errorText})`),
   );
   page.on('response', (res) => {
-    if (res.status() >= 400) errors.push(`HTTP ${res.status()} for ${res.url()}`);
+    const own = res.request().isNavigationRequest() && res.status() === expected;
+    if (res.status() >= 400 && !own) errors.push(`HTTP ${res.status()} for ${res.url()}`);
   });
   return errors;
 }
@@ -198,13 +212,13 @@ async function auditPage(browser, pageSpec, url, viewport, shotDir) {
   const page = await browser.newPage();
   try {
     page.setDefaultTimeout(NAV_TIMEOUT_MS);
-    const errors = watch(page);
+    const errors = watch(page, pageSpec.status);
     // Chromium asks for English by default; an Italian reader's browser asks for Italian.
     await page.setExtraHTTPHeaders({ 'Accept-Language': 'it-IT,it;q=0.9' });
     await page.setViewport({ width: viewport.width, height: viewport.height });
     // 304: the browser revalidated its cached copy with the page's ETag (as it should).
     const response = await page.goto(url, { waitUntil: 'load' });
-    if (!response || ![200, 304].includes(response.status())) {
+    if (!response || ![pageSpec.status || 200, 304].includes(response.status())) {
       problems.push(`HTTP ${response ? response.status() : 'no response'} for ${url}`);
     }
     const shot = path.join(shotDir, `${pageSpec.name}-${viewport.name}.png`);
@@ -380,14 +394,14 @@ async function checkWithoutJavaScript(browser, pageSpec, url) {
   const page = await browser.newPage();
   try {
     page.setDefaultTimeout(NAV_TIMEOUT_MS);
-    const errors = watch(page);
+    const errors = watch(page, pageSpec.status);
     await page.setJavaScriptEnabled(false);
     await page.setExtraHTTPHeaders({ 'Accept-Language': 'it-IT,it;q=0.9' });
     await page.goto(url, { waitUntil: 'load' });
     // Puppeteer's queries run in an isolated world, which still works with page scripts off.
     const required = ['h1', 'html[lang]', 'footer a[href*="#accessibilita"]'];
     if (pageSpec.charts) required.push('figure svg[role="img"]', 'figcaption', 'table caption');
-    if (pageSpec.form) required.push(`select#${pageSpec.form}`);
+    if (pageSpec.form) required.push(`${pageSpec.form === 'sql' ? 'textarea' : 'select'}#${pageSpec.form}`);
     for (const selector of required) {
       if (!(await page.$(selector))) problems.push(`missing ${selector}`);
     }
@@ -409,6 +423,20 @@ async function checkWithoutJavaScript(browser, pageSpec, url) {
         const selected = await page.$eval('select#year', (s) => s.value);
         if (selected !== target) problems.push(`after submitting ${target}, ${selected} is selected`);
       }
+    }
+    if (pageSpec.form === 'sql') {
+      // Write a statement, submit the form, and land on its result.
+      const sql = 'SELECT service, year FROM kpi_requests ORDER BY service, year LIMIT 3';
+      await page.$eval('textarea#sql', (t) => { t.value = ''; });
+      await page.type('textarea#sql', sql);
+      await Promise.all([
+        page.waitForNavigation({ waitUntil: 'load' }),
+        page.click('form.query-form button[type="submit"]'),
+      ]);
+      const landed = new URL(page.url());
+      if (landed.searchParams.get('sql') !== sql) problems.push(`submitting the query landed on ${page.url()}`);
+      const rows = await page.$$eval('table.query-result tbody tr', (trs) => trs.length);
+      if (rows !== 3) problems.push(`the submitted query shows ${rows} rows, not 3`);
     }
     problems.push(...errors);
   } catch (err) {

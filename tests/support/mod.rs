@@ -160,6 +160,145 @@ impl Server {
     }
 }
 
+/// An answer of the server, whatever its format.
+pub struct Answer {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The value of header `name` (the first one), or "".
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Every value of header `name`, joined with commas (as `Vary` may come in parts).
+    pub fn header_all(&self, name: &str) -> String {
+        self.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("a UTF-8 body")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+impl Server {
+    /// `method path` with `headers` and, for POST, a JSON `body`; any status is an answer.
+    /// Bounded by a 30 s timeout.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Answer {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!("{}{path}", self.base);
+        let result = match method {
+            "GET" => {
+                let mut request = agent.get(&url);
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
+                }
+                request.call()
+            }
+            "POST" => {
+                let mut request = agent.post(&url).header("content-type", "application/json");
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
+                }
+                request.send(body.unwrap_or(""))
+            }
+            other => panic!("no {other} in these tests"),
+        };
+        let mut response = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_vec()
+                .expect("a body"),
+        }
+    }
+}
+
+/// `text` percent-encoded as a query-string value.
+pub fn url_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Reads an Arrow IPC stream with the Arrow reader.
+pub fn read_arrow_stream(bytes: &[u8]) -> Vec<civica_analytics::arrow::record_batch::RecordBatch> {
+    civica_analytics::arrow::ipc::reader::StreamReader::try_new(bytes, None)
+        .expect("an Arrow IPC stream")
+        .map(|batch| batch.expect("a record batch"))
+        .collect()
+}
+
+/// Reads a Parquet file with the Parquet reader (through a temporary file).
+pub fn read_parquet(bytes: &[u8]) -> Vec<civica_analytics::arrow::record_batch::RecordBatch> {
+    use std::io::Write;
+    let mut file = tempfile::tempfile().expect("a temporary file");
+    file.write_all(bytes).expect("written");
+    civica_analytics::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("a Parquet file")
+        .build()
+        .expect("a reader")
+        .map(|batch| batch.expect("a record batch"))
+        .collect()
+}
+
+/// The cells of `column` in record batches, as text (`None` for null), through Arrow's own
+/// display of values.
+pub fn column_text(
+    batches: &[civica_analytics::arrow::record_batch::RecordBatch],
+    column: &str,
+) -> Vec<Option<String>> {
+    use civica_analytics::arrow::array::Array;
+    use civica_analytics::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let mut out = Vec::new();
+    for batch in batches {
+        let array = batch
+            .column_by_name(column)
+            .unwrap_or_else(|| panic!("no column {column}"));
+        let formatter =
+            ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default()).expect("display");
+        for row in 0..batch.num_rows() {
+            out.push((!array.is_null(row)).then(|| formatter.value(row).to_string()));
+        }
+    }
+    out
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

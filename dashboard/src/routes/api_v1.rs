@@ -1,15 +1,17 @@
-//! The documented JSON API under `/api/v1` (KPI catalogue, KPI values, services, datasets,
-//! warehouse version) and its OpenAPI 3.1 document at `/api/openapi.json`.
+//! The documented API under `/api/v1` (KPI catalogue, KPI values, services, datasets,
+//! warehouse version, public SQL) and its OpenAPI 3.1 document at `/api/openapi.json`.
 //!
 //! Every route is registered once, with its documentation (`utoipa-axum`), so the document
 //! cannot drift from the router. Values are computed for the public audience only; errors
-//! share one shape, [`ErrorBody`]; any origin may read (CORS open for `GET`).
+//! share one shape, [`ErrorBody`]; any origin may read (CORS open). KPI values and query
+//! results are tables, answered in JSON, CSV, Parquet or Arrow IPC by negotiation
+//! ([`crate::negotiation`]); the other answers are JSON documents.
 
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,7 +27,8 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::routes::api;
+use crate::negotiation::{Format, table_response};
+use crate::routes::{api, query};
 
 #[derive(OpenApi)]
 #[openapi(info(
@@ -34,16 +37,28 @@ use crate::routes::api;
 ))]
 struct ApiDoc;
 
-/// The `/api/v1` routes and `/api/openapi.json`, with validators from the warehouse version.
-pub fn router(state: &AppState) -> Router<AppState> {
+/// The routes of `/api/v1` with their OpenAPI document.
+fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(list_kpis))
         .routes(routes!(get_kpi))
         .routes(routes!(list_services))
         .routes(routes!(list_datasets))
         .routes(routes!(get_version))
+        .routes(routes!(query::get_query, query::post_query))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
+    (router, openapi)
+}
+
+/// The OpenAPI document of `/api/v1`, as served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().1
+}
+
+/// The `/api/v1` routes and `/api/openapi.json`, with validators from the warehouse version.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let (router, openapi) = documented();
     let openapi = Arc::new(openapi);
     router
         .route(
@@ -60,32 +75,59 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
-                .allow_methods([Method::GET]),
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([header::ACCEPT, header::CONTENT_TYPE])
+                .expose_headers([header::HeaderName::from_static(query::TRUNCATED_HEADER)]),
         )
 }
 
 /// How long clients and proxies may reuse an answer without asking again.
 const MAX_AGE: &str = "public, max-age=300";
 
-/// Answers depend only on the warehouse version (and the build): the version is the ETag,
-/// and a client that already holds it gets `304 Not Modified`.
+/// The `format` value of a query string, whatever else it holds.
+#[derive(Debug, Default, Deserialize)]
+struct FormatParam {
+    format: Option<String>,
+}
+
+/// Answers depend only on the warehouse version (and the build) and, for tables, on the
+/// negotiated format: the ETag is made of those, and a client that already holds it gets
+/// `304 Not Modified`. Every answer varies with `Accept`. Only `GET` and `HEAD` are cached.
 async fn cache_by_version(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Ok(version) = state.engine.version() else {
-        return next.run(request).await;
-    };
-    let etag = format!("\"{}-{version}\"", env!("CARGO_PKG_VERSION"));
-    let held = request
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let cacheable = matches!(*request.method(), Method::GET | Method::HEAD);
+    let format = Query::<FormatParam>::try_from_uri(request.uri())
+        .ok()
+        .and_then(|Query(p)| Format::of_request(p.format.as_deref(), request.headers()).ok());
+    let version = state.engine.version().ok().filter(|_| cacheable);
+    // An unacceptable request is not answered from the client's cache: the handler refuses it
+    // (or, for JSON documents, answers it in JSON).
+    let etag = version.map(|version| {
+        format!(
+            "\"{}-{}-{version}\"",
+            env!("CARGO_PKG_VERSION"),
+            format.unwrap_or(Format::Json).name()
+        )
+    });
+    let held = format.is_some()
+        && etag.as_ref().is_some_and(|etag| {
+            request
+                .headers()
+                .get(header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+        });
     let mut response = if held {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         next.run(request).await
     };
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("accept"));
     let status = response.status();
-    if status.is_success() || status == StatusCode::NOT_MODIFIED {
+    if let Some(etag) = etag
+        && (status.is_success() || status == StatusCode::NOT_MODIFIED)
+    {
         if let Ok(value) = HeaderValue::from_str(&etag) {
             response.headers_mut().insert(header::ETAG, value);
         }
@@ -99,11 +141,16 @@ async fn cache_by_version(State(state): State<AppState>, request: Request, next:
 /// The one error shape of the API.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// `bad_request`, `not_found` or `internal`.
+    /// `bad_request`, `not_found`, `not_acceptable` or `internal`.
     pub error: String,
     /// What went wrong, for people.
     pub message: String,
 }
+
+/// A table as a binary file: Parquet, or an Arrow IPC stream.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct BinaryTable(pub Vec<u8>);
 
 /// A text in Italian and English.
 #[derive(Debug, Serialize, ToSchema)]
@@ -142,6 +189,7 @@ pub struct KpiSummary {
     pub default_period: String,
 }
 
+/// The KPI catalogue.
 #[utoipa::path(get, path = "/api/v1/kpis", tag = "kpis",
     responses((status = 200, description = "The KPI catalogue", body = Vec<KpiSummary>)))]
 async fn list_kpis(State(state): State<AppState>) -> Json<Vec<KpiSummary>> {
@@ -182,6 +230,8 @@ pub struct KpiParams {
     from: Option<String>,
     /// Last local date, `YYYY-MM-DD`.
     to: Option<String>,
+    /// `json`, `csv`, `parquet` or `arrow`; overrides `Accept`.
+    format: Option<String>,
 }
 
 /// A KPI's values.
@@ -218,21 +268,34 @@ impl KpiParams {
     }
 }
 
+/// The values of a KPI, disclosure-controlled.
+///
+/// In JSON, the values with the KPI's metadata; in CSV, Parquet or Arrow IPC (by `?format=`
+/// or `Accept`), the table of cells alone: the dimensions, `value`, `numerator`,
+/// `denominator`, `n`, `ci_low`, `ci_high`, `change`, `flag`.
 #[utoipa::path(get, path = "/api/v1/kpis/{id}", tag = "kpis",
     params(("id" = String, Path, description = "KPI id, e.g. `online_share`"), KpiParams),
     responses(
-        (status = 200, description = "The KPI's values, disclosure-controlled", body = KpiValues),
+        (status = 200, description = "The KPI's values, disclosure-controlled", content(
+            (KpiValues = "application/json"),
+            (String = "text/csv"),
+            (BinaryTable = "application/vnd.apache.parquet"),
+            (BinaryTable = "application/vnd.apache.arrow.stream"),
+        )),
         (status = 400, description = "A bad parameter", body = ErrorBody),
         (status = 404, description = "No such KPI", body = ErrorBody),
+        (status = 406, description = "No acceptable format", body = ErrorBody),
     ))]
 async fn get_kpi(
     State(state): State<AppState>,
     Path(id): Path<String>,
     params: Result<Query<KpiParams>, QueryRejection>,
-) -> Result<Json<KpiValues>, AppError> {
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     let Query(params) = params.map_err(|e| AppError::BadRequest {
         message: e.body_text(),
     })?;
+    let format = Format::of_request(params.format.as_deref(), &headers)?;
     let def = state
         .engine
         .catalogue()
@@ -245,12 +308,10 @@ async fn get_kpi(
     let query = api::kpi_query(&def.id, &params.as_api(), &[])?.for_audience(Audience::Public);
     let by = query.by.clone();
     let result = state.engine.kpi(&query).await?;
-    let rows = encode_batches(&[result.batch()?], OutputFormat::Json)?;
-    let rows: Vec<serde_json::Value> = if rows.is_empty() {
-        Vec::new()
-    } else {
-        serde_json::from_slice(&rows).map_err(AppError::internal)?
-    };
+    let batches = [result.batch()?];
+    if format != Format::Json {
+        return table_response(&batches, format, &def.id);
+    }
     Ok(Json(KpiValues {
         kpi: def.id.clone(),
         title: (&def.title).into(),
@@ -259,8 +320,21 @@ async fn get_kpi(
         audience: name_of(result.audience),
         min_cell: result.min_cell,
         version: state.engine.version()?,
-        rows,
-    }))
+        rows: json_rows(&batches)?,
+    })
+    .into_response())
+}
+
+/// Rows of a result as JSON objects, one per row (`null` cells left out).
+pub(crate) fn json_rows(
+    batches: &[civica_analytics::arrow::record_batch::RecordBatch],
+) -> Result<Vec<serde_json::Value>, AppError> {
+    let rows = encode_batches(batches, OutputFormat::Json)?;
+    if rows.is_empty() {
+        Ok(Vec::new())
+    } else {
+        serde_json::from_slice(&rows).map_err(AppError::internal)
+    }
 }
 
 /// One of the city's services.
@@ -274,6 +348,7 @@ pub struct Service {
     pub online_since: Option<String>,
 }
 
+/// The city's services.
 #[utoipa::path(get, path = "/api/v1/services", tag = "catalogue",
     responses((status = 200, description = "The city's services", body = Vec<Service>)))]
 async fn list_services(State(state): State<AppState>) -> Json<Vec<Service>> {
@@ -315,6 +390,7 @@ pub struct DatasetSummary {
     pub datapackage: String,
 }
 
+/// The open datasets and the URLs of their files.
 #[utoipa::path(get, path = "/api/v1/datasets", tag = "catalogue",
     responses((status = 200, description = "The open datasets and their files", body = Vec<DatasetSummary>)))]
 async fn list_datasets() -> Json<Vec<DatasetSummary>> {
@@ -357,6 +433,7 @@ pub struct Version {
     pub civica: String,
 }
 
+/// The version of the data and of civica.
 #[utoipa::path(get, path = "/api/v1/version", tag = "catalogue",
     responses(
         (status = 200, description = "The warehouse version", body = Version),

@@ -3,6 +3,8 @@
 pub mod api;
 pub mod api_v1;
 pub mod catalog;
+pub mod docs;
 pub mod health;
 pub mod opendata;
 pub mod pages;
+pub mod query;

@@ -8,9 +8,11 @@
 //! ever shown as zero.
 
 pub mod about;
+pub mod api_docs;
 pub mod comparison;
 pub mod method;
 pub mod overview;
+pub mod query;
 pub mod service;
 mod service_charts;
 pub mod services;
@@ -128,7 +130,10 @@ pub enum Section {
     Comparison,
     Indicators,
     OpenData,
+    Query,
     About,
+    /// The API reference (linked from the footer, not the navigation).
+    ApiDocs,
 }
 
 impl PageFrame {
@@ -147,6 +152,7 @@ impl PageFrame {
             (Section::Comparison, "/confronto", "nav-comparison"),
             (Section::Indicators, "/indicatori", "nav-indicators"),
             (Section::OpenData, "/opendata", "nav-opendata"),
+            (Section::Query, "/query", "nav-query"),
             (Section::About, "/informazioni", "nav-about"),
         ]
         .into_iter()
