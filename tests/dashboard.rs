@@ -131,3 +131,47 @@ fn every_chart_has_its_table_and_csv_link() {
     assert_eq!(content_type, "text/csv; charset=utf-8");
     assert!(csv.starts_with("month,value,"), "{csv}");
 }
+
+#[test]
+fn errors_are_pages_with_their_status_in_the_reader_s_language() {
+    let server = Server::start(sample_warehouse());
+    for (path, status, text) in [
+        ("/pagina/inesistente", 404, "Pagina non trovata"),
+        ("/pagina/inesistente?lang=en", 404, "Page not found"),
+        ("/servizi/nessun_servizio?lang=en", 404, "Page not found"),
+        ("/indicatori/digital_rate", 404, "Pagina non trovata"),
+        ("/?year=duemila", 400, "non accetta il valore «duemila»"),
+        (
+            "/confronto?area=luna&lang=en",
+            400,
+            "does not accept the value “luna”",
+        ),
+        (
+            "/servizi/iscrizione_scuola_infanzia?channel=Web!",
+            400,
+            "Richiesta non valida",
+        ),
+    ] {
+        let (got, content_type, page) = server.get(path);
+        assert_eq!(got, status, "{path}");
+        assert!(
+            content_type.starts_with("text/html"),
+            "{path}: {content_type}"
+        );
+        assert!(page.contains(text), "{path}: {page}");
+        assert!(
+            page.contains("href=\"/") && page.contains("<nav"),
+            "{path}: site frame"
+        );
+        assert!(!page.contains("<script"), "{path}");
+    }
+    // The API answers in JSON, as before.
+    let (status, content_type, body) = server.get("/api/kpi/digital_rate");
+    assert_eq!(status, 404);
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["error"], "not_found");
+}

@@ -60,6 +60,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::catalog::router())
         .merge(routes::api_v1::router(&state))
         .merge(routes::health::router())
+        .fallback(routes::error_pages::not_found)
         .with_state(state)
         // gzip when the client accepts it; small bodies are left alone.
         .layer(CompressionLayer::new())

@@ -207,25 +207,132 @@ async fn pages_are_compressed_when_the_client_accepts_it() {
 }
 
 #[tokio::test]
-async fn bad_filters_and_unknown_pages_are_refused() {
+async fn bad_filters_and_unknown_pages_are_refused_with_error_pages() {
     let (_dir, state) = fixture_state();
-    assert_eq!(
-        get(&state, "/?year=abc", &[]).await.status,
-        StatusCode::BAD_REQUEST
+    // (uri, status, the heading and the detail of the page in its language)
+    let cases = [
+        (
+            "/?year=abc",
+            400,
+            "Richiesta non valida",
+            "non accetta il valore «abc»",
+        ),
+        (
+            "/confronto?area=moon&lang=en",
+            400,
+            "Invalid request",
+            "The filter “Area” does not accept the value “moon”",
+        ),
+        (
+            "/servizi/nessuno",
+            404,
+            "Pagina non trovata",
+            "Torna alla panoramica",
+        ),
+        (
+            "/indicatori/digital_rate?lang=en",
+            404,
+            "Page not found",
+            "Back to the overview",
+        ),
+        (
+            "/servizi?service=nessuno",
+            404,
+            "Pagina non trovata",
+            "Elenco dei servizi",
+        ),
+        (
+            "/non/esiste",
+            404,
+            "Pagina non trovata",
+            "Codice di errore HTTP: 404",
+        ),
+    ];
+    for (uri, status, heading, detail) in cases {
+        let page = get(&state, uri, &[]).await;
+        assert_eq!(page.status.as_u16(), status, "{uri}");
+        assert_eq!(
+            page.headers[header::CONTENT_TYPE],
+            "text/html; charset=utf-8",
+            "{uri}"
+        );
+        assert!(
+            page.body.contains(&format!("<h1>{heading}</h1>")),
+            "{uri}: {}",
+            page.body
+        );
+        assert!(page.body.contains(detail), "{uri}: {}", page.body);
+        // In the site's frame, with the way back to the overview.
+        assert!(page.body.contains("class=\"site-nav\""), "{uri}");
+    }
+    for lang in ["it", "en"] {
+        let page = get(&state, &format!("/non/esiste?lang={lang}"), &[]).await;
+        insta::assert_snapshot!(format!("not_found_{lang}"), page.body);
+    }
+    // The language comes from Accept-Language as on every page; the switch keeps the query.
+    let english = get(&state, "/?year=abc", &[("accept-language", "en")]).await;
+    assert!(english.body.contains("<h1>Invalid request</h1>"));
+    let italian = get(&state, "/?year=abc&lang=en", &[]).await;
+    assert!(
+        italian.body.contains("href=\"/?year=abc&#38;lang=it\""),
+        "{}",
+        italian.body
     );
-    assert_eq!(
-        get(&state, "/confronto?area=moon", &[]).await.status,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        get(&state, "/servizi/nessuno", &[]).await.status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        get(&state, "/indicatori/digital_rate", &[]).await.status,
-        StatusCode::NOT_FOUND
-    );
+    // The API keeps its JSON errors, unknown API paths included.
+    for uri in ["/api/kpi/digital_rate", "/api/nothing/here"] {
+        let api = get(&state, uri, &[]).await;
+        assert_eq!(api.status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(
+            api.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        assert!(
+            api.body.contains("\"error\":\"not_found\""),
+            "{uri}: {}",
+            api.body
+        );
+    }
     let redirect = get(&state, "/servizi?service=suap&lang=en", &[]).await;
     assert_eq!(redirect.status, StatusCode::SEE_OTHER);
     assert_eq!(redirect.headers[header::LOCATION], "/servizi/suap?lang=en");
+}
+
+#[tokio::test]
+async fn a_warehouse_that_cannot_be_read_gives_the_500_page() {
+    let (dir, state) = fixture_state();
+    // Every data file of the warehouse replaced by bytes that are not Parquet.
+    let mut stack = vec![dir.path().join("warehouse")];
+    let mut broken = 0;
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                std::fs::remove_file(&path).unwrap();
+                std::fs::write(&path, b"not parquet").unwrap();
+                broken += 1;
+            }
+        }
+    }
+    assert!(broken > 0);
+    for (lang, heading) in [("it", "Errore del sistema"), ("en", "System error")] {
+        let page = get(&state, &format!("/confronto?year=2017&lang={lang}"), &[]).await;
+        assert_eq!(
+            page.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains(&format!("<h1>{heading}</h1>")),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains(&format!("<html lang=\"{lang}\">")));
+        // Nothing of the cause reaches the reader.
+        assert!(!page.body.contains("parquet"), "{}", page.body);
+    }
 }

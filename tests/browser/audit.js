@@ -24,7 +24,8 @@ const axe = require('axe-core');
 
 // Every page type the server renders as HTML, in both languages. Add new pages here.
 // `charts`: the page has charts (figure, SVG, caption, tables); `form`: the id of the select of
-// its GET filter form, whose no-JavaScript submission is tried when it is `year`.
+// its GET filter form, whose no-JavaScript submission is tried when it is `year`; `status`: the
+// HTTP status the page is served with (200 when not given; error pages have theirs).
 const PAGES = [
   { name: 'overview', server: 'sample', path: '/', charts: true, form: 'year' },
   { name: 'overview-en', server: 'sample', path: '/?lang=en', charts: true, form: 'year' },
@@ -47,6 +48,9 @@ const PAGES = [
   { name: 'about-en', server: 'sample', path: '/informazioni?lang=en', charts: false },
   // Nothing ingested yet: no years, "Nessun dato".
   { name: 'empty', server: 'empty', path: '/', charts: true, form: 'year' },
+  // Error pages, in the site's frame.
+  { name: 'not-found', server: 'sample', path: '/pagina-inesistente', charts: false, status: 404 },
+  { name: 'bad-filter-en', server: 'sample', path: '/confronto?year=abc&lang=en', charts: false, status: 400 },
 ];
 
 // Desktop, and a narrow phone screen (WCAG 1.4.10 reflow is judged at 320 CSS px).
@@ -159,7 +163,8 @@ async function checkServedHtml(pageSpec, url) {
       headers: { 'Accept-Language': 'it-IT,it;q=0.9' },
     });
     const body = await response.text();
-    if (response.status !== 200) problems.push(`HTTP ${response.status} for ${url}`);
+    const expected = pageSpec.status || 200;
+    if (response.status !== expected) problems.push(`HTTP ${response.status} for ${url}, not ${expected}`);
     const type = response.headers.get('content-type') || '';
     if (!type.startsWith('text/html')) problems.push(`content-type is "${type}", not text/html`);
     for (const tag of body.match(/<script\b[^>]*>/gi) || []) problems.push(`has a script tag: ${tag}`);
@@ -173,12 +178,15 @@ async function checkServedHtml(pageSpec, url) {
   return { name, problems };
 }
 
-// Watches a page for console errors, uncaught exceptions, failed requests and HTTP errors.
-function watch(page) {
+// Watches a page for console errors, uncaught exceptions, failed requests and HTTP errors; an
+// error page's own status (`expected` for `url`) is not an error.
+function watch(page, url, expected = 200) {
   const errors = [];
+  const isOwnStatus = (resUrl, status) => expected !== 200 && resUrl === url && status === expected;
   page.on('console', (msg) => {
     if (msg.type() === 'error') {
       const loc = msg.location();
+      if (expected !== 200 && loc && loc.url === url && /status of \d+/.test(msg.text())) return;
       errors.push(`console error: ${msg.text()}${loc && loc.url ? ` (${loc.url})` : ''}`);
     }
   });
@@ -187,7 +195,7 @@ function watch(page) {
     errors.push(`request failed: ${req.url()} (${req.failure()?.errorText})`),
   );
   page.on('response', (res) => {
-    if (res.status() >= 400) errors.push(`HTTP ${res.status()} for ${res.url()}`);
+    if (res.status() >= 400 && !isOwnStatus(res.url(), res.status())) errors.push(`HTTP ${res.status()} for ${res.url()}`);
   });
   return errors;
 }
@@ -198,13 +206,14 @@ async function auditPage(browser, pageSpec, url, viewport, shotDir) {
   const page = await browser.newPage();
   try {
     page.setDefaultTimeout(NAV_TIMEOUT_MS);
-    const errors = watch(page);
+    const errors = watch(page, url, pageSpec.status || 200);
     // Chromium asks for English by default; an Italian reader's browser asks for Italian.
     await page.setExtraHTTPHeaders({ 'Accept-Language': 'it-IT,it;q=0.9' });
     await page.setViewport({ width: viewport.width, height: viewport.height });
     // 304: the browser revalidated its cached copy with the page's ETag (as it should).
     const response = await page.goto(url, { waitUntil: 'load' });
-    if (!response || ![200, 304].includes(response.status())) {
+    const allowed = pageSpec.status ? [pageSpec.status] : [200, 304];
+    if (!response || !allowed.includes(response.status())) {
       problems.push(`HTTP ${response ? response.status() : 'no response'} for ${url}`);
     }
     const shot = path.join(shotDir, `${pageSpec.name}-${viewport.name}.png`);
@@ -380,7 +389,7 @@ async function checkWithoutJavaScript(browser, pageSpec, url) {
   const page = await browser.newPage();
   try {
     page.setDefaultTimeout(NAV_TIMEOUT_MS);
-    const errors = watch(page);
+    const errors = watch(page, url, pageSpec.status || 200);
     await page.setJavaScriptEnabled(false);
     await page.setExtraHTTPHeaders({ 'Accept-Language': 'it-IT,it;q=0.9' });
     await page.goto(url, { waitUntil: 'load' });

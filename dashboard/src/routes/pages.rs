@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/indicatori/{id}", get(get_method))
         .route("/informazioni", get(get_about))
         .route("/static/civica.css", get(get_stylesheet))
+        // Errors of these routes are answered as pages.
+        .layer(axum::middleware::from_fn(super::error_pages::html_errors))
 }
 
 /// The stylesheet, embedded in the binary: pages need no network at run time.

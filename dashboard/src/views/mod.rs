@@ -9,6 +9,7 @@
 
 pub mod about;
 pub mod comparison;
+pub mod error;
 pub mod method;
 pub mod overview;
 pub mod service;
@@ -21,7 +22,7 @@ use civica_analytics::catalogue::{AREAS, Unit};
 use civica_analytics::{Dimension, Engine, Flag, KpiQuery, KpiRow};
 use serde::Deserialize;
 
-use crate::error::AppError;
+use crate::error::{AppError, FilterName};
 use crate::i18n::{Lang, LangChoice};
 
 /// The query string every page accepts. Unknown keys are ignored (links from elsewhere may
@@ -57,8 +58,10 @@ impl Filters {
                 text.parse::<i32>()
                     .ok()
                     .filter(|y| (1900..=2200).contains(y))
-                    .ok_or_else(|| AppError::BadRequest {
-                        message: format!("`{text}` is not a year"),
+                    .ok_or_else(|| AppError::InvalidFilter {
+                        filter: FilterName::Year,
+                        value: text.clone(),
+                        reason: "a year such as 2017".into(),
                     })?,
             ),
             None => None,
@@ -67,16 +70,20 @@ impl Filters {
         if let Some(area) = &area
             && !AREAS.contains(&area.as_str())
         {
-            return Err(AppError::BadRequest {
-                message: format!("unknown area `{area}`; known areas: {}", AREAS.join(", ")),
+            return Err(AppError::InvalidFilter {
+                filter: FilterName::Area,
+                value: area.clone(),
+                reason: format!("known areas are {}", AREAS.join(", ")),
             });
         }
         let channel = non_empty(&params.channel);
         if let Some(channel) = &channel
             && !channel.chars().all(|c| c.is_ascii_lowercase() || c == '_')
         {
-            return Err(AppError::BadRequest {
-                message: format!("`{channel}` is not a channel name"),
+            return Err(AppError::InvalidFilter {
+                filter: FilterName::Channel,
+                value: channel.clone(),
+                reason: "a channel name in lower case, such as online".into(),
             });
         }
         Ok(Filters {
@@ -118,6 +125,8 @@ pub struct PageFrame {
     pub version: u64,
     /// "dati aggiornati al …", from the time of the latest commit.
     pub updated: Option<String>,
+    /// Whether the footer states the freshness of the data (not when it could not be read).
+    pub freshness: bool,
 }
 
 /// The page types, for the navigation.
@@ -129,6 +138,8 @@ pub enum Section {
     Indicators,
     OpenData,
     About,
+    /// A page outside the navigation (an error page).
+    Elsewhere,
 }
 
 impl PageFrame {
@@ -140,6 +151,22 @@ impl PageFrame {
         path_and_query: &str,
         title: String,
     ) -> Result<PageFrame, AppError> {
+        let updated = engine.latest_commit_time()?.map(|at| choice.lang.date(&at));
+        let mut frame = PageFrame::without_data(choice, section, path_and_query, title);
+        frame.updated = updated;
+        frame.version = engine.version()?;
+        frame.freshness = true;
+        Ok(frame)
+    }
+
+    /// The frame of a page that does not read the warehouse (an error page, which must show
+    /// even when the warehouse cannot be read): no freshness line in the footer.
+    pub fn without_data(
+        choice: LangChoice,
+        section: Section,
+        path_and_query: &str,
+        title: String,
+    ) -> PageFrame {
         let lang = choice.lang;
         let nav = [
             (Section::Overview, "/", "nav-overview"),
@@ -171,16 +198,16 @@ impl PageFrame {
                 lang: other.code().to_string(),
             })
             .collect();
-        let updated = engine.latest_commit_time()?.map(|at| lang.date(&at));
-        Ok(PageFrame {
+        PageFrame {
             lang,
             choice,
             title,
             nav,
             switch,
-            version: engine.version()?,
-            updated,
-        })
+            version: 0,
+            updated: None,
+            freshness: false,
+        }
     }
 
     /// The interface message `key` in the page's language.
