@@ -175,3 +175,79 @@ fn errors_are_pages_with_their_status_in_the_reader_s_language() {
     let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(json["error"], "not_found");
 }
+
+/// The `href`s of the links labelled `label` in `page`, unescaped.
+fn links_labelled(page: &str, label: &str) -> Vec<String> {
+    page.split("<a href=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let end = rest.find('"')?;
+            let text = &rest[end..];
+            let text_start = text.find('>')? + 1;
+            text[text_start..]
+                .starts_with(label)
+                .then(|| rest[..end].replace("&#38;", "&").replace("&amp;", "&"))
+        })
+        .collect()
+}
+
+/// Width and height from a PNG's signature and header chunk.
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    assert_eq!(&png[12..16], b"IHDR", "the header chunk first");
+    let word = |at: usize| u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]);
+    assert!(png.ends_with(b"IEND\xaeB`\x82"), "ends with the IEND chunk");
+    (word(16), word(20))
+}
+
+#[test]
+fn every_chart_is_also_a_png_of_its_size_with_the_page_s_filters() {
+    let server = Server::start(sample_warehouse());
+    let mut seen = 0;
+    for path in [
+        "/?year=2017&area=school",
+        "/confronto?year=2016&lang=en",
+        "/servizi/iscrizione_scuola_infanzia?channel=online",
+    ] {
+        let (_, _, page) = server.get(path);
+        let figures = page.matches("<figure class=\"chart\"").count();
+        let links = links_labelled(
+            &page,
+            if path.contains("lang=en") {
+                "Image (PNG)"
+            } else {
+                "Immagine (PNG)"
+            },
+        );
+        assert_eq!(
+            links.len(),
+            figures,
+            "{path}: a PNG link beside every chart"
+        );
+        let tiles = links_labelled(&page, "PNG");
+        for link in links.iter().chain(&tiles) {
+            assert!(link.starts_with("/charts/"), "{link}");
+            let (status, content_type, png) = server.get_bytes(link);
+            assert_eq!(status, 200, "{link}");
+            assert_eq!(content_type, "image/png", "{link}");
+            // The same drawing as SVG declares the same size.
+            let (_, svg_type, svg) = server.get(&link.replace(".png", ".svg"));
+            assert_eq!(svg_type, "image/svg+xml");
+            let attr = |name: &str| -> u32 {
+                let at = svg.find(&format!(" {name}=\"")).expect(name) + name.len() + 3;
+                svg[at..at + svg[at..].find('"').unwrap()].parse().unwrap()
+            };
+            assert_eq!(png_size(&png), (attr("width"), attr("height")), "{link}");
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 5 + 1 + 1 + 5,
+        "tiles, overview bars, comparison areas, service figures"
+    );
+    // The filters are the page's: a bad one is refused as on the page, an unknown chart is 404.
+    let (status, _, _) = server.get("/charts/confronto/comparison-school.png?year=abc");
+    assert_eq!(status, 400);
+    let (status, _, _) = server.get("/charts/servizi/iscrizione_scuola_infanzia/nothing.png");
+    assert_eq!(status, 404);
+}

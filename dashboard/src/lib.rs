@@ -54,6 +54,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::pages::router())
+        .merge(routes::charts::router())
         .merge(routes::api::router())
         // Open data: datasets, downloads, datapackages and the DCAT-AP_IT catalogue.
         .merge(routes::opendata::router())

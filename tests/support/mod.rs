@@ -160,6 +160,36 @@ impl Server {
     }
 }
 
+impl Server {
+    /// GET `path` as bytes (images), returning status, content type and body. Bounded by a
+    /// 30 s timeout and a 20 MB body.
+    pub fn get_bytes(&self, path: &str) -> (u16, String, Vec<u8>) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent
+            .get(&format!("{}{path}", self.base))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(20 * 1024 * 1024)
+            .read_to_vec()
+            .expect("a body");
+        (status, content_type, body)
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

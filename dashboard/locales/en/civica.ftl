@@ -20,6 +20,7 @@ data-none = No data loaded yet.
 no-data = No data for this choice.
 also-as = Data also as
 download-csv = Download the data (CSV)
+download-png = Image (PNG)
 
 filter-year = Year
 filter-area = Area

@@ -20,6 +20,7 @@ data-none = Nessun dato caricato finora.
 no-data = Nessun dato per la scelta fatta.
 also-as = Dati anche in formato
 download-csv = Scarica i dati (CSV)
+download-png = Immagine (PNG)
 
 filter-year = Anno
 filter-area = Area

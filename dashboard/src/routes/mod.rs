@@ -3,6 +3,7 @@
 pub mod api;
 pub mod api_v1;
 pub mod catalog;
+pub mod charts;
 pub mod error_pages;
 pub mod health;
 pub mod opendata;

@@ -22,6 +22,7 @@ use civica_analytics::catalogue::{AREAS, Unit};
 use civica_analytics::{Dimension, Engine, Flag, KpiQuery, KpiRow};
 use serde::Deserialize;
 
+use crate::charts::{Chart, ChartOptions};
 use crate::error::{AppError, FilterName};
 use crate::i18n::{Lang, LangChoice};
 
@@ -226,7 +227,7 @@ impl PageFrame {
 }
 
 /// A chart with everything that goes with it: caption, the same numbers as a table, a CSV
-/// link and a note on markers.
+/// link, the chart as an image for reports and a note on markers.
 #[derive(Debug, Clone)]
 pub struct Figure {
     pub id: String,
@@ -235,6 +236,36 @@ pub struct Figure {
     pub csv_href: String,
     pub csv_label: String,
     pub table: DataTable,
+    /// The data of the chart and its texts: the chart routes draw it again as PNG or SVG.
+    pub chart: Chart,
+    pub options: ChartOptions,
+    /// The chart as PNG, with the page's filters (see [`chart_href`]).
+    pub png_href: String,
+    pub png_label: String,
+}
+
+/// The URL of the chart `id` of the page at `path_and_query` as an image: the page's path
+/// under `/charts`, then `{id}.{extension}`, with the page's filters and language. The chart
+/// routes (`routes::charts`) build the same page and draw that figure's chart.
+pub fn chart_href(choice: LangChoice, path_and_query: &str, id: &str, extension: &str) -> String {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    let mut href = format!("/charts{}/{id}.{extension}", path.trim_end_matches('/'));
+    if let Some(query) = query {
+        href.push('?');
+        href.push_str(query);
+    }
+    choice.href(&href)
+}
+
+/// The chart `id` among `figures`.
+pub fn find_chart<'a>(figures: &'a [Figure], id: &str) -> Option<(&'a Chart, &'a ChartOptions)> {
+    figures
+        .iter()
+        .find(|f| f.id == id)
+        .map(|f| (&f.chart, &f.options))
 }
 
 /// A table of figures with a caption and row and column headers.

@@ -11,6 +11,7 @@ use super::{
     Figure, Filters, PageFrame, Section, SelectOption, ServiceYears, change_text, channel_name,
     chosen_year, n_text, value_text, year_options,
 };
+use crate::charts::{Chart, ChartOptions};
 use crate::error::AppError;
 use crate::i18n::{Lang, LangChoice};
 
@@ -179,6 +180,10 @@ pub async fn build(
         engine,
     )?);
 
+    for figure in &mut figures {
+        figure.png_href = super::chart_href(choice, path_and_query, &figure.id, "png");
+    }
+
     let mut channel_options = vec![SelectOption {
         value: String::new(),
         label: lang.t("filter-all-channels"),
@@ -235,4 +240,11 @@ pub async fn build(
         figures,
         methods,
     })
+}
+
+impl ServicePage {
+    /// The chart `id` of the page.
+    pub fn chart(&self, id: &str) -> Option<(&Chart, &ChartOptions)> {
+        super::find_chart(&self.figures, id)
+    }
 }

@@ -9,10 +9,7 @@ use super::{
     DataRow, DataTable, Figure, change_text, channel_name, csv_href, format_value, n_text,
     value_text,
 };
-use crate::charts::{
-    Annotation, Bar, ChartOptions, LineChart, LinePoint, StackedBar, render_bars, render_line,
-    render_stacked_bars,
-};
+use crate::charts::{Annotation, Bar, Chart, ChartOptions, LineChart, LinePoint, StackedBar};
 use crate::error::AppError;
 use crate::i18n::Lang;
 
@@ -79,24 +76,22 @@ pub(super) fn monthly_figure(
         ),
         _ => lang.t("no-data"),
     };
-    let svg = render_line(
-        &LineChart {
-            points,
-            max: 100.0,
-            y_labels: [0.0, 25.0, 50.0, 75.0, 100.0]
-                .iter()
-                .map(|v| (*v, format!("{v}%")))
-                .collect(),
-            target,
-            annotations,
-        },
-        &ChartOptions {
-            id: "monthly-online-share".into(),
-            title: caption.clone(),
-            description,
-        },
-    )
-    .map_err(AppError::internal)?;
+    let chart = Chart::Line(LineChart {
+        points,
+        max: 100.0,
+        y_labels: [0.0, 25.0, 50.0, 75.0, 100.0]
+            .iter()
+            .map(|v| (*v, format!("{v}%")))
+            .collect(),
+        target,
+        annotations,
+    });
+    let options = ChartOptions {
+        id: "monthly-online-share".into(),
+        title: caption.clone(),
+        description,
+    };
+    let svg = chart.svg(&options).map_err(AppError::internal)?;
     let table = DataTable {
         caption: lang.t("service-monthly-table-caption"),
         columns: vec![
@@ -124,6 +119,10 @@ pub(super) fn monthly_figure(
         svg,
         csv_href: csv_href("online_share", &format!("by=month&service={code}")),
         csv_label: lang.t("download-csv"),
+        chart,
+        options,
+        png_href: String::new(),
+        png_label: lang.t("download-png"),
         table,
     })
 }
@@ -220,17 +219,17 @@ pub(super) fn channel_figure(
         }
         None => lang.t("no-data"),
     };
-    let svg = render_stacked_bars(
-        &bars,
-        &series,
-        max,
-        &ChartOptions {
-            id: "channel-mix".into(),
-            title: caption.clone(),
-            description,
-        },
-    )
-    .map_err(AppError::internal)?;
+    let chart = Chart::Stacked {
+        bars: bars.to_vec(),
+        series: series.to_vec(),
+        max: max,
+    };
+    let options = ChartOptions {
+        id: "channel-mix".into(),
+        title: caption.clone(),
+        description,
+    };
+    let svg = chart.svg(&options).map_err(AppError::internal)?;
     let table = DataTable {
         caption: lang.t("service-channels-table-caption"),
         columns: std::iter::once(lang.t("column-year"))
@@ -256,6 +255,10 @@ pub(super) fn channel_figure(
         svg,
         csv_href: csv_href("requests", &format!("by=year,channel&service={code}")),
         csv_label: lang.t("download-csv"),
+        chart,
+        options,
+        png_href: String::new(),
+        png_label: lang.t("download-png"),
         table,
     })
 }
@@ -290,17 +293,17 @@ pub(super) fn satisfaction_figure(
         ),
         None => lang.t("comparison-all-withheld"),
     };
-    let svg = render_stacked_bars(
-        &bars,
-        &series,
-        100.0,
-        &ChartOptions {
-            id: "satisfaction".into(),
-            title: caption.clone(),
-            description,
-        },
-    )
-    .map_err(AppError::internal)?;
+    let chart = Chart::Stacked {
+        bars: bars.to_vec(),
+        series: series.to_vec(),
+        max: 100.0,
+    };
+    let options = ChartOptions {
+        id: "satisfaction".into(),
+        title: caption.clone(),
+        description,
+    };
+    let svg = chart.svg(&options).map_err(AppError::internal)?;
     let interval = |r: Option<&KpiRow>, unit: Unit| match r.and_then(|r| r.ci_low.zip(r.ci_high)) {
         Some((lo, hi)) => format!(
             "{} – {}",
@@ -357,6 +360,10 @@ pub(super) fn satisfaction_figure(
             &format!("by=year&{csv_query}"),
         ),
         csv_label: lang.t("download-csv"),
+        chart,
+        options,
+        png_href: String::new(),
+        png_label: lang.t("download-png"),
         table,
     })
 }
@@ -394,16 +401,16 @@ pub(super) fn yearly_bars(
         None => lang.t("no-data"),
     };
     let id = format!("yearly-{kpi}");
-    let svg = render_bars(
-        &bars,
-        max * 1.05,
-        &ChartOptions {
-            id: id.clone(),
-            title: caption.clone(),
-            description,
-        },
-    )
-    .map_err(AppError::internal)?;
+    let chart = Chart::Bars {
+        bars: bars.to_vec(),
+        max: max * 1.05,
+    };
+    let options = ChartOptions {
+        id: id.clone(),
+        title: caption.clone(),
+        description,
+    };
+    let svg = chart.svg(&options).map_err(AppError::internal)?;
     let table = DataTable {
         caption: lang.t_args("service-yearly-table-caption", &[("kpi", title.clone())]),
         columns: vec![
@@ -433,6 +440,10 @@ pub(super) fn yearly_bars(
         svg,
         csv_href: csv_href(kpi, &format!("by=year&{csv_query}")),
         csv_label: lang.t("download-csv"),
+        chart,
+        options,
+        png_href: String::new(),
+        png_label: lang.t("download-png"),
         table,
     })
 }
