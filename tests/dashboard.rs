@@ -251,3 +251,66 @@ fn every_chart_is_also_a_png_of_its_size_with_the_page_s_filters() {
     let (status, _, _) = server.get("/charts/servizi/iscrizione_scuola_infanzia/nothing.png");
     assert_eq!(status, 404);
 }
+
+#[test]
+fn the_score_distribution_counts_the_ratings_of_the_logs() {
+    // Counted here from the generated log itself: ratings of nursery enrolment submitted in
+    // 2017 (local time, as written in the log), by score.
+    let log = sample_warehouse()
+        .parent()
+        .unwrap()
+        .join("sample/requests.csv");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut counts = [0u64; 11];
+    for row in support::csv_rows(&text) {
+        if row["service"] == "iscrizione_scuola_infanzia"
+            && row["submitted_at"].starts_with("2017-")
+            && let Ok(score) = row["satisfaction"].parse::<usize>()
+        {
+            counts[score] += 1;
+        }
+    }
+    let n: u64 = counts.iter().sum();
+    assert!(n >= 5, "the sample city has ratings to show");
+
+    let server = Server::start(sample_warehouse());
+    let (status, _, page) = server.get("/servizi/iscrizione_scuola_infanzia?year=2017&lang=en");
+    assert_eq!(status, 200);
+    let start = page
+        .find("id=\"score-distribution-figure\"")
+        .expect("the figure");
+    let table = &page[start..start + page[start..].find("</table>").unwrap()];
+    // English thousands separators.
+    let digits = n.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    assert!(
+        table.contains(&format!("observations {grouped},")),
+        "n in the caption: {table}"
+    );
+    let mut shown = 0;
+    for row in table.split("<th scope=\"row\">").skip(1) {
+        let score: usize = row[..row.find("</th>").unwrap()].parse().unwrap();
+        let cell = row.split("<td>").nth(1).unwrap();
+        let cell = &cell[..cell.find("</td>").unwrap()];
+        if cell == "withheld" {
+            assert!(
+                counts[score] > 0,
+                "score {score}: a withheld cell is never a zero"
+            );
+        } else {
+            assert_eq!(
+                cell.replace(',', ""),
+                counts[score].to_string(),
+                "score {score}"
+            );
+            shown += 1;
+        }
+    }
+    assert!(shown >= 5, "most levels are published in the sample city");
+}

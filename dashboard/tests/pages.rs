@@ -129,6 +129,60 @@ async fn figures_worked_out_by_hand_appear_on_every_page_that_shows_them() {
     assert!(overview.body.contains("«riservato»: dato non pubblicato"));
 }
 
+/// The cells of the score table that follows the figure `id` in `page`: (score, text).
+fn score_cells(page: &str, id: &str) -> Vec<(String, String)> {
+    let start = page
+        .find(&format!("id=\"{id}-figure\""))
+        .expect("the figure");
+    let table = &page[start..start + page[start..].find("</table>").unwrap()];
+    table
+        .split("<th scope=\"row\">")
+        .skip(1)
+        .map(|row| {
+            let score = row[..row.find("</th>").unwrap()].to_string();
+            let cell = row.split("<td>").nth(1).unwrap();
+            (score, cell[..cell.find("</td>").unwrap()].to_string())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_score_distribution_is_withheld_below_the_threshold_and_zero_only_when_nobody_gave_it()
+{
+    // From the fixture, by hand: nursery enrolment 2017 has six ratings, 10, 6, 7, 8, 8 and
+    // 9: n = 6, mean 48 / 6 = 8.0. Every score level given has fewer than 5 ratings, so all
+    // of them are withheld; scores 1 to 5 were given by nobody: 0.
+    let (_dir, state) = fixture_state();
+    let page = get(&state, "/servizi/iscrizione_scuola_infanzia?year=2017", &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let cells = score_cells(&page.body, "score-distribution");
+    let expected: Vec<(String, String)> = (1..=10)
+        .map(|s| {
+            (
+                s.to_string(),
+                if s <= 5 { "0" } else { "riservato" }.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(cells, expected);
+    assert!(
+        page.body
+            .contains("Voti per punteggio nel 2017: osservazioni 6, voto medio 8,0"),
+        "n and mean in the table caption"
+    );
+    let english = get(
+        &state,
+        "/servizi/iscrizione_scuola_infanzia?year=2017&lang=en",
+        &[],
+    )
+    .await;
+    assert!(english.body.contains("observations 6, mean score 8.0"));
+    assert_eq!(
+        score_cells(&english.body, "score-distribution")[9].1,
+        "withheld"
+    );
+}
+
 #[tokio::test]
 async fn accept_language_picks_english_and_the_query_overrides_it() {
     let (_dir, state) = fixture_state();

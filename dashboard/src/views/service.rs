@@ -1,12 +1,15 @@
 //! A service page (`/servizi/{code}`): the monthly online share with its target and launch
-//! annotation, the channel mix, satisfaction with `n` and interval, volumes, processing time,
-//! and the method notes of each KPI shown.
+//! annotation, the channel mix, satisfaction with `n` and interval, the ratings of the year by
+//! score (the open data's distribution), volumes, processing time, and the method notes of
+//! each KPI shown.
 
 use askama::Template;
 use civica_analytics::catalogue::Unit;
 use civica_analytics::{Dimension, Engine, KpiQuery};
 
-use super::service_charts::{channel_figure, monthly_figure, satisfaction_figure, yearly_bars};
+use super::service_charts::{
+    channel_figure, monthly_figure, satisfaction_figure, score_figure, yearly_bars,
+};
 use super::{
     Figure, Filters, PageFrame, Section, SelectOption, ServiceYears, change_text, channel_name,
     chosen_year, n_text, value_text, year_options,
@@ -147,6 +150,21 @@ pub async fn build(
         .rows;
     figures.push(satisfaction_figure(
         lang, &csv_query, &satisfied, &mean, min_cell,
+    )?);
+    // The distribution is the open data's (all channels, suppressed with every service and
+    // year), so its n and mean are those of all channels too.
+    let distribution = engine.score_distribution().await?;
+    let mean_all = engine
+        .kpi(&query("satisfaction_mean", vec![Dimension::Year], false))
+        .await?
+        .rows;
+    figures.push(score_figure(
+        lang,
+        code,
+        year,
+        &distribution,
+        &mean_all,
+        min_cell,
     )?);
 
     let volumes = engine

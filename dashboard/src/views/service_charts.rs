@@ -368,6 +368,129 @@ pub(super) fn satisfaction_figure(
     })
 }
 
+/// The ratings of one year by score (1–10), from the jointly suppressed distribution of the
+/// open data (all channels), with `n`, the mean score and its 95% interval of the same year.
+/// A withheld level shows the marker and draws no bar; a score nobody gave is a true 0.
+pub(super) fn score_figure(
+    lang: Lang,
+    code: &str,
+    year: Option<i32>,
+    distribution: &[KpiRow],
+    mean: &[KpiRow],
+    min_cell: u64,
+) -> Result<Figure, AppError> {
+    let year_text = year.map(|y| y.to_string()).unwrap_or_default();
+    let cells: Vec<&KpiRow> = distribution
+        .iter()
+        .filter(|r| r.dims[0] == code && r.dims[1] == year_text)
+        .collect();
+    let mean_row = mean.iter().find(|r| r.dims[0] == year_text);
+    let any = !cells.is_empty();
+    let count_of = |score: i32| -> Option<&KpiRow> {
+        cells
+            .iter()
+            .find(|r| r.dims[2] == score.to_string())
+            .copied()
+    };
+    // (score, count when shown, text)
+    let levels: Vec<(i32, Option<f64>, String)> = (1..=10)
+        .map(|score| match count_of(score) {
+            Some(r) if r.flag == Some(Flag::Suppressed) => (score, None, lang.t("marker-withheld")),
+            Some(r) => {
+                let n = r.n.unwrap_or(0) as f64;
+                (score, Some(n), lang.count(n))
+            }
+            None if any => (score, Some(0.0), lang.count(0.0)),
+            None => (score, None, lang.t("marker-no-data")),
+        })
+        .collect();
+    let n = n_text(lang, mean_row);
+    let mean_text = value_text(lang, Unit::Score, mean_row);
+    let interval = match mean_row.and_then(|r| r.ci_low.zip(r.ci_high)) {
+        Some((lo, hi)) => format!(
+            "{} – {}",
+            format_value(lang, Unit::Score, lo),
+            format_value(lang, Unit::Score, hi)
+        ),
+        None => lang.t("marker-no-data"),
+    };
+    let caption = lang.t_args("service-scores-caption", &[("year", year_text.clone())]);
+    let top = levels
+        .iter()
+        .filter_map(|(score, count, _)| Some((*score, (*count)?)))
+        .filter(|(_, count)| *count > 0.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+    let description = match top {
+        Some((score, count)) => lang.t_args(
+            "service-scores-finding",
+            &[
+                ("year", year_text.clone()),
+                ("score", score.to_string()),
+                ("count", lang.count(count)),
+                ("n", n.clone()),
+                ("mean", mean_text.clone()),
+            ],
+        ),
+        None if any => lang.t("comparison-all-withheld"),
+        None => lang.t("no-data"),
+    };
+    let max = levels
+        .iter()
+        .filter_map(|(_, count, _)| *count)
+        .fold(0.0, f64::max);
+    let chart = Chart::Bars {
+        bars: levels
+            .iter()
+            .map(|(score, count, text)| Bar {
+                label: score.to_string(),
+                value: *count,
+                text: text.clone(),
+            })
+            .collect(),
+        max: max * 1.05,
+    };
+    let options = ChartOptions {
+        id: "score-distribution".into(),
+        title: caption.clone(),
+        description,
+    };
+    let svg = chart.svg(&options).map_err(AppError::internal)?;
+    let table = DataTable {
+        caption: lang.t_args(
+            "service-scores-table-caption",
+            &[
+                ("year", year_text.clone()),
+                ("n", n),
+                ("mean", mean_text),
+                ("interval", interval),
+            ],
+        ),
+        columns: vec![lang.t("column-score"), lang.t("column-ratings")],
+        rows: levels
+            .into_iter()
+            .map(|(score, _, text)| DataRow {
+                header: score.to_string(),
+                href: None,
+                cells: vec![text],
+            })
+            .collect(),
+        note: None,
+    }
+    .with_marker_note(lang, min_cell);
+    Ok(Figure {
+        id: "score-distribution".into(),
+        caption,
+        svg,
+        csv_href: "/opendata/satisfaction_by_service_year.csv".into(),
+        csv_label: lang.t("download-csv"),
+        chart,
+        options,
+        png_href: String::new(),
+        png_label: lang.t("download-png"),
+        table,
+    })
+}
+
 /// A KPI by year as bars (volumes, processing time).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn yearly_bars(
