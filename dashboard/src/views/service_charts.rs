@@ -222,7 +222,7 @@ pub(super) fn channel_figure(
     let chart = Chart::Stacked {
         bars: bars.to_vec(),
         series: series.to_vec(),
-        max: max,
+        max,
     };
     let options = ChartOptions {
         id: "channel-mix".into(),
@@ -294,8 +294,8 @@ pub(super) fn satisfaction_figure(
         None => lang.t("comparison-all-withheld"),
     };
     let chart = Chart::Stacked {
-        bars: bars.to_vec(),
-        series: series.to_vec(),
+        bars,
+        series,
         max: 100.0,
     };
     let options = ChartOptions {
