@@ -131,3 +131,186 @@ fn every_chart_has_its_table_and_csv_link() {
     assert_eq!(content_type, "text/csv; charset=utf-8");
     assert!(csv.starts_with("month,value,"), "{csv}");
 }
+
+#[test]
+fn errors_are_pages_with_their_status_in_the_reader_s_language() {
+    let server = Server::start(sample_warehouse());
+    for (path, status, text) in [
+        ("/pagina/inesistente", 404, "Pagina non trovata"),
+        ("/pagina/inesistente?lang=en", 404, "Page not found"),
+        ("/servizi/nessun_servizio?lang=en", 404, "Page not found"),
+        ("/indicatori/digital_rate", 404, "Pagina non trovata"),
+        ("/?year=duemila", 400, "non accetta il valore «duemila»"),
+        (
+            "/confronto?area=luna&lang=en",
+            400,
+            "does not accept the value “luna”",
+        ),
+        (
+            "/servizi/iscrizione_scuola_infanzia?channel=Web!",
+            400,
+            "Richiesta non valida",
+        ),
+    ] {
+        let (got, content_type, page) = server.get(path);
+        assert_eq!(got, status, "{path}");
+        assert!(
+            content_type.starts_with("text/html"),
+            "{path}: {content_type}"
+        );
+        assert!(page.contains(text), "{path}: {page}");
+        assert!(
+            page.contains("href=\"/") && page.contains("<nav"),
+            "{path}: site frame"
+        );
+        assert!(!page.contains("<script"), "{path}");
+    }
+    // The API answers in JSON, as before.
+    let (status, content_type, body) = server.get("/api/kpi/digital_rate");
+    assert_eq!(status, 404);
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["error"], "not_found");
+}
+
+/// The `href`s of the links labelled `label` in `page`, unescaped.
+fn links_labelled(page: &str, label: &str) -> Vec<String> {
+    page.split("<a href=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let end = rest.find('"')?;
+            let text = &rest[end..];
+            let text_start = text.find('>')? + 1;
+            text[text_start..]
+                .starts_with(label)
+                .then(|| rest[..end].replace("&#38;", "&").replace("&amp;", "&"))
+        })
+        .collect()
+}
+
+/// Width and height from a PNG's signature and header chunk.
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    assert_eq!(&png[12..16], b"IHDR", "the header chunk first");
+    let word = |at: usize| u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]);
+    assert!(png.ends_with(b"IEND\xaeB`\x82"), "ends with the IEND chunk");
+    (word(16), word(20))
+}
+
+#[test]
+fn every_chart_is_also_a_png_of_its_size_with_the_page_s_filters() {
+    let server = Server::start(sample_warehouse());
+    let mut seen = 0;
+    for path in [
+        "/?year=2017&area=school",
+        "/confronto?year=2016&lang=en",
+        "/servizi/iscrizione_scuola_infanzia?channel=online",
+    ] {
+        let (_, _, page) = server.get(path);
+        let figures = page.matches("<figure class=\"chart\"").count();
+        let links = links_labelled(
+            &page,
+            if path.contains("lang=en") {
+                "Image (PNG)"
+            } else {
+                "Immagine (PNG)"
+            },
+        );
+        assert_eq!(
+            links.len(),
+            figures,
+            "{path}: a PNG link beside every chart"
+        );
+        let tiles = links_labelled(&page, "PNG");
+        for link in links.iter().chain(&tiles) {
+            assert!(link.starts_with("/charts/"), "{link}");
+            let (status, content_type, png) = server.get_bytes(link);
+            assert_eq!(status, 200, "{link}");
+            assert_eq!(content_type, "image/png", "{link}");
+            // The same drawing as SVG declares the same size.
+            let (_, svg_type, svg) = server.get(&link.replace(".png", ".svg"));
+            assert_eq!(svg_type, "image/svg+xml");
+            let attr = |name: &str| -> u32 {
+                let at = svg.find(&format!(" {name}=\"")).expect(name) + name.len() + 3;
+                svg[at..at + svg[at..].find('"').unwrap()].parse().unwrap()
+            };
+            assert_eq!(png_size(&png), (attr("width"), attr("height")), "{link}");
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 5 + 1 + 1 + 5,
+        "tiles, overview bars, comparison areas, service figures"
+    );
+    // The filters are the page's: a bad one is refused as on the page, an unknown chart is 404.
+    let (status, _, _) = server.get("/charts/confronto/comparison-school.png?year=abc");
+    assert_eq!(status, 400);
+    let (status, _, _) = server.get("/charts/servizi/iscrizione_scuola_infanzia/nothing.png");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn the_score_distribution_counts_the_ratings_of_the_logs() {
+    // Counted here from the generated log itself: ratings of nursery enrolment submitted in
+    // 2017 (local time, as written in the log), by score.
+    let log = sample_warehouse()
+        .parent()
+        .unwrap()
+        .join("sample/requests.csv");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut counts = [0u64; 11];
+    for row in support::csv_rows(&text) {
+        if row["service"] == "iscrizione_scuola_infanzia"
+            && row["submitted_at"].starts_with("2017-")
+            && let Ok(score) = row["satisfaction"].parse::<usize>()
+        {
+            counts[score] += 1;
+        }
+    }
+    let n: u64 = counts.iter().sum();
+    assert!(n >= 5, "the sample city has ratings to show");
+
+    let server = Server::start(sample_warehouse());
+    let (status, _, page) = server.get("/servizi/iscrizione_scuola_infanzia?year=2017&lang=en");
+    assert_eq!(status, 200);
+    let start = page
+        .find("id=\"score-distribution-figure\"")
+        .expect("the figure");
+    let table = &page[start..start + page[start..].find("</table>").unwrap()];
+    // English thousands separators.
+    let digits = n.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    assert!(
+        table.contains(&format!("observations {grouped},")),
+        "n in the caption: {table}"
+    );
+    let mut shown = 0;
+    for row in table.split("<th scope=\"row\">").skip(1) {
+        let score: usize = row[..row.find("</th>").unwrap()].parse().unwrap();
+        let cell = row.split("<td>").nth(1).unwrap();
+        let cell = &cell[..cell.find("</td>").unwrap()];
+        if cell == "withheld" {
+            assert!(
+                counts[score] > 0,
+                "score {score}: a withheld cell is never a zero"
+            );
+        } else {
+            assert_eq!(
+                cell.replace(',', ""),
+                counts[score].to_string(),
+                "score {score}"
+            );
+            shown += 1;
+        }
+    }
+    assert!(shown >= 5, "most levels are published in the sample city");
+}

@@ -1,10 +1,39 @@
 //! The one error type of handlers: user errors become 4xx with a helpful message, internal
 //! failures are logged and answered with a generic 500.
+//!
+//! The answer is `{ "error": code, "message": … }` JSON; HTML routes turn it into an error
+//! page in the site's frame (`routes::error_pages`), reading what went wrong from the
+//! [`ErrorInfo`] the response carries in its extensions.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+/// A filter of the pages' query string, named in errors about its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterName {
+    Year,
+    Area,
+    Channel,
+    /// First month of a period (`from=2017-01`).
+    From,
+    /// Last month of a period (`to=2017-06`).
+    To,
+}
+
+impl FilterName {
+    /// The name of the query parameter.
+    pub fn param(self) -> &'static str {
+        match self {
+            FilterName::Year => "year",
+            FilterName::Area => "area",
+            FilterName::Channel => "channel",
+            FilterName::From => "from",
+            FilterName::To => "to",
+        }
+    }
+}
 
 /// An error answered to the client as `{ "error": code, "message": … }`.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +41,13 @@ pub enum AppError {
     /// The request is wrong (unknown KPI, bad parameter).
     #[error("{message}")]
     BadRequest { message: String },
+    /// A page filter has a value it does not accept; `reason` says which values it takes.
+    #[error("`{value}` is not a valid `{}`: {reason}", filter.param())]
+    InvalidFilter {
+        filter: FilterName,
+        value: String,
+        reason: String,
+    },
     /// The named thing does not exist.
     #[error("{message}")]
     NotFound { message: String },
@@ -24,6 +60,14 @@ pub enum AppError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// What an error response says about its cause, for the HTML error page (the JSON body is
+/// for API clients and stays in English).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// The filter whose value was refused, and that value.
+    pub filter: Option<(FilterName, String)>,
 }
 
 impl AppError {
@@ -48,9 +92,14 @@ impl From<civica_analytics::Error> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        let mut info = ErrorInfo::default();
         let (status, code, message) = match &self {
             AppError::BadRequest { message } => {
                 (StatusCode::BAD_REQUEST, "bad_request", message.clone())
+            }
+            AppError::InvalidFilter { filter, value, .. } => {
+                info.filter = Some((*filter, value.clone()));
+                (StatusCode::BAD_REQUEST, "bad_request", self.to_string())
             }
             AppError::NotFound { message } => (StatusCode::NOT_FOUND, "not_found", message.clone()),
             AppError::NotAcceptable { message } => (
@@ -67,6 +116,9 @@ impl IntoResponse for AppError {
                 )
             }
         };
-        (status, Json(json!({ "error": code, "message": message }))).into_response()
+        let mut response =
+            (status, Json(json!({ "error": code, "message": message }))).into_response();
+        response.extensions_mut().insert(info);
+        response
     }
 }

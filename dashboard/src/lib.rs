@@ -64,6 +64,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::pages::router())
+        .merge(routes::charts::router())
         .merge(routes::api::router())
         // Open data: datasets, downloads, datapackages and the DCAT-AP_IT catalogue.
         .merge(routes::opendata::router())
@@ -72,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::query::router())
         .merge(routes::docs::router())
         .merge(routes::health::router())
+        .fallback(routes::error_pages::not_found)
         .with_state(state)
         // gzip when the client accepts it; small bodies are left alone.
         .layer(CompressionLayer::new())

@@ -134,6 +134,60 @@ async fn figures_worked_out_by_hand_appear_on_every_page_that_shows_them() {
     assert!(overview.body.contains("«riservato»: dato non pubblicato"));
 }
 
+/// The cells of the score table that follows the figure `id` in `page`: (score, text).
+fn score_cells(page: &str, id: &str) -> Vec<(String, String)> {
+    let start = page
+        .find(&format!("id=\"{id}-figure\""))
+        .expect("the figure");
+    let table = &page[start..start + page[start..].find("</table>").unwrap()];
+    table
+        .split("<th scope=\"row\">")
+        .skip(1)
+        .map(|row| {
+            let score = row[..row.find("</th>").unwrap()].to_string();
+            let cell = row.split("<td>").nth(1).unwrap();
+            (score, cell[..cell.find("</td>").unwrap()].to_string())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_score_distribution_is_withheld_below_the_threshold_and_zero_only_when_nobody_gave_it()
+{
+    // From the fixture, by hand: nursery enrolment 2017 has six ratings, 10, 6, 7, 8, 8 and
+    // 9: n = 6, mean 48 / 6 = 8.0. Every score level given has fewer than 5 ratings, so all
+    // of them are withheld; scores 1 to 5 were given by nobody: 0.
+    let (_dir, state) = fixture_state();
+    let page = get(&state, "/servizi/iscrizione_scuola_infanzia?year=2017", &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let cells = score_cells(&page.body, "score-distribution");
+    let expected: Vec<(String, String)> = (1..=10)
+        .map(|s| {
+            (
+                s.to_string(),
+                if s <= 5 { "0" } else { "riservato" }.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(cells, expected);
+    assert!(
+        page.body
+            .contains("Voti per punteggio nel 2017: osservazioni 6, voto medio 8,0"),
+        "n and mean in the table caption"
+    );
+    let english = get(
+        &state,
+        "/servizi/iscrizione_scuola_infanzia?year=2017&lang=en",
+        &[],
+    )
+    .await;
+    assert!(english.body.contains("observations 6, mean score 8.0"));
+    assert_eq!(
+        score_cells(&english.body, "score-distribution")[9].1,
+        "withheld"
+    );
+}
+
 #[tokio::test]
 async fn accept_language_picks_english_and_the_query_overrides_it() {
     let (_dir, state) = fixture_state();
@@ -212,25 +266,132 @@ async fn pages_are_compressed_when_the_client_accepts_it() {
 }
 
 #[tokio::test]
-async fn bad_filters_and_unknown_pages_are_refused() {
+async fn bad_filters_and_unknown_pages_are_refused_with_error_pages() {
     let (_dir, state) = fixture_state();
-    assert_eq!(
-        get(&state, "/?year=abc", &[]).await.status,
-        StatusCode::BAD_REQUEST
+    // (uri, status, the heading and the detail of the page in its language)
+    let cases = [
+        (
+            "/?year=abc",
+            400,
+            "Richiesta non valida",
+            "non accetta il valore «abc»",
+        ),
+        (
+            "/confronto?area=moon&lang=en",
+            400,
+            "Invalid request",
+            "The filter “Area” does not accept the value “moon”",
+        ),
+        (
+            "/servizi/nessuno",
+            404,
+            "Pagina non trovata",
+            "Torna alla panoramica",
+        ),
+        (
+            "/indicatori/digital_rate?lang=en",
+            404,
+            "Page not found",
+            "Back to the overview",
+        ),
+        (
+            "/servizi?service=nessuno",
+            404,
+            "Pagina non trovata",
+            "Elenco dei servizi",
+        ),
+        (
+            "/non/esiste",
+            404,
+            "Pagina non trovata",
+            "Codice di errore HTTP: 404",
+        ),
+    ];
+    for (uri, status, heading, detail) in cases {
+        let page = get(&state, uri, &[]).await;
+        assert_eq!(page.status.as_u16(), status, "{uri}");
+        assert_eq!(
+            page.headers[header::CONTENT_TYPE],
+            "text/html; charset=utf-8",
+            "{uri}"
+        );
+        assert!(
+            page.body.contains(&format!("<h1>{heading}</h1>")),
+            "{uri}: {}",
+            page.body
+        );
+        assert!(page.body.contains(detail), "{uri}: {}", page.body);
+        // In the site's frame, with the way back to the overview.
+        assert!(page.body.contains("class=\"site-nav\""), "{uri}");
+    }
+    for lang in ["it", "en"] {
+        let page = get(&state, &format!("/non/esiste?lang={lang}"), &[]).await;
+        insta::assert_snapshot!(format!("not_found_{lang}"), page.body);
+    }
+    // The language comes from Accept-Language as on every page; the switch keeps the query.
+    let english = get(&state, "/?year=abc", &[("accept-language", "en")]).await;
+    assert!(english.body.contains("<h1>Invalid request</h1>"));
+    let italian = get(&state, "/?year=abc&lang=en", &[]).await;
+    assert!(
+        italian.body.contains("href=\"/?year=abc&#38;lang=it\""),
+        "{}",
+        italian.body
     );
-    assert_eq!(
-        get(&state, "/confronto?area=moon", &[]).await.status,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        get(&state, "/servizi/nessuno", &[]).await.status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        get(&state, "/indicatori/digital_rate", &[]).await.status,
-        StatusCode::NOT_FOUND
-    );
+    // The API keeps its JSON errors, unknown API paths included.
+    for uri in ["/api/kpi/digital_rate", "/api/nothing/here"] {
+        let api = get(&state, uri, &[]).await;
+        assert_eq!(api.status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(
+            api.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        assert!(
+            api.body.contains("\"error\":\"not_found\""),
+            "{uri}: {}",
+            api.body
+        );
+    }
     let redirect = get(&state, "/servizi?service=suap&lang=en", &[]).await;
     assert_eq!(redirect.status, StatusCode::SEE_OTHER);
     assert_eq!(redirect.headers[header::LOCATION], "/servizi/suap?lang=en");
+}
+
+#[tokio::test]
+async fn a_warehouse_that_cannot_be_read_gives_the_500_page() {
+    let (dir, state) = fixture_state();
+    // Every data file of the warehouse replaced by bytes that are not Parquet.
+    let mut stack = vec![dir.path().join("warehouse")];
+    let mut broken = 0;
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                std::fs::remove_file(&path).unwrap();
+                std::fs::write(&path, b"not parquet").unwrap();
+                broken += 1;
+            }
+        }
+    }
+    assert!(broken > 0);
+    for (lang, heading) in [("it", "Errore del sistema"), ("en", "System error")] {
+        let page = get(&state, &format!("/confronto?year=2017&lang={lang}"), &[]).await;
+        assert_eq!(
+            page.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains(&format!("<h1>{heading}</h1>")),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains(&format!("<html lang=\"{lang}\">")));
+        // Nothing of the cause reaches the reader.
+        assert!(!page.body.contains("parquet"), "{}", page.body);
+    }
 }

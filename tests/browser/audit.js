@@ -57,6 +57,9 @@ const PAGES = [
   { name: 'api-docs-en', server: 'sample', path: '/api/docs?lang=en', charts: false },
   // Nothing ingested yet: no years, "Nessun dato".
   { name: 'empty', server: 'empty', path: '/', charts: true, form: 'year' },
+  // Error pages, in the site's frame.
+  { name: 'not-found', server: 'sample', path: '/pagina-inesistente', charts: false, status: 404 },
+  { name: 'bad-filter-en', server: 'sample', path: '/confronto?year=abc&lang=en', charts: false, status: 400 },
 ];
 
 // Desktop, and a narrow phone screen (WCAG 1.4.10 reflow is judged at 320 CSS px).

@@ -243,6 +243,15 @@ impl Server {
     }
 }
 
+impl Server {
+    /// GET `path` as bytes (images), returning status, content type and body.
+    pub fn get_bytes(&self, path: &str) -> (u16, String, Vec<u8>) {
+        let answer = self.request("GET", path, &[], None);
+        let content_type = answer.header("content-type").to_string();
+        (answer.status, content_type, answer.body)
+    }
+}
+
 /// `text` percent-encoded as a query-string value.
 pub fn url_encoded(text: &str) -> String {
     text.bytes()

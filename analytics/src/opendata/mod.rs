@@ -273,6 +273,50 @@ impl Engine {
     /// service and year (the `n` of `satisfaction_mean`), so the disclosure rule runs over
     /// the three dimensions at once rather than over each level alone.
     async fn satisfaction_distribution(&self) -> Result<RecordBatch> {
+        let rows = self.score_distribution().await?;
+        let text = |i: usize| -> ArrayRef {
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.dims[i].clone()).collect::<Vec<_>>(),
+            ))
+        };
+        let integer = |i: usize| -> ArrayRef {
+            Arc::new(Int32Array::from(
+                rows.iter()
+                    .map(|r| r.dims[i].parse::<i32>().ok())
+                    .collect::<Vec<_>>(),
+            ))
+        };
+        let schema = Schema::new(vec![
+            Field::new("service", DataType::Utf8, false),
+            Field::new("year", DataType::Int32, true),
+            Field::new("score", DataType::Int32, true),
+            Field::new("ratings", DataType::Int64, true),
+            Field::new("flag", DataType::Utf8, true),
+        ]);
+        let columns: Vec<ArrayRef> = vec![
+            text(0),
+            integer(1),
+            integer(2),
+            Arc::new(Int64Array::from(
+                rows.iter()
+                    .map(|r| r.n.map(|n| n as i64))
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter()
+                    .map(|r| r.flag.filter(|f| *f == Flag::Suppressed).map(Flag::as_str))
+                    .collect::<Vec<_>>(),
+            )),
+        ];
+        RecordBatch::try_new(Arc::new(schema), columns).map_err(|source| Error::Encode { source })
+    }
+
+    /// The public satisfaction distribution: ratings (surveys and end-of-request ratings,
+    /// the source of the satisfaction KPIs) counted by service, year and score over all
+    /// channels, suppressed jointly over the three dimensions. Rows are
+    /// `dims = [service, year, score]` with the count in `n`; a withheld cell has `n = None`
+    /// and `flag = suppressed`; a score nobody gave has no row. Sorted by service, year, score.
+    pub async fn score_distribution(&self) -> Result<Vec<KpiRow>> {
         let base = self.catalogue().kpi("satisfaction_mean")?.clone();
         let mut catalogue = self.catalogue().clone();
         for score in SCORES {
@@ -314,41 +358,7 @@ impl Engine {
             };
             key(a).cmp(&key(b))
         });
-        let text = |i: usize| -> ArrayRef {
-            Arc::new(StringArray::from(
-                rows.iter().map(|r| r.dims[i].clone()).collect::<Vec<_>>(),
-            ))
-        };
-        let integer = |i: usize| -> ArrayRef {
-            Arc::new(Int32Array::from(
-                rows.iter()
-                    .map(|r| r.dims[i].parse::<i32>().ok())
-                    .collect::<Vec<_>>(),
-            ))
-        };
-        let schema = Schema::new(vec![
-            Field::new("service", DataType::Utf8, false),
-            Field::new("year", DataType::Int32, true),
-            Field::new("score", DataType::Int32, true),
-            Field::new("ratings", DataType::Int64, true),
-            Field::new("flag", DataType::Utf8, true),
-        ]);
-        let columns: Vec<ArrayRef> = vec![
-            text(0),
-            integer(1),
-            integer(2),
-            Arc::new(Int64Array::from(
-                rows.iter()
-                    .map(|r| r.n.map(|n| n as i64))
-                    .collect::<Vec<_>>(),
-            )),
-            Arc::new(StringArray::from(
-                rows.iter()
-                    .map(|r| r.flag.filter(|f| *f == Flag::Suppressed).map(Flag::as_str))
-                    .collect::<Vec<_>>(),
-            )),
-        ];
-        RecordBatch::try_new(Arc::new(schema), columns).map_err(|source| Error::Encode { source })
+        Ok(rows)
     }
 }
 

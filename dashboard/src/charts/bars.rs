@@ -1,9 +1,10 @@
 //! Horizontal bars: one labelled bar per item, its value printed at the end of the track.
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{BLUE, ChartError, ChartOptions, FONT_SIZE, INK, TRACK, render_svg};
+use super::{BLUE, ChartError, ChartOptions, DrawResult, FONT_SIZE, INK, TRACK, render_svg};
 
 /// One labelled bar.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,8 +25,26 @@ pub(crate) const VALUE_SPACE: i32 = 140;
 
 /// Bars of values from 0 to `max` (100 for percentages), in the given order.
 pub fn render_bars(bars: &[Bar], max: f64, options: &ChartOptions) -> Result<String, ChartError> {
-    let height = TOP * 2 + ROW * bars.len().max(1) as u32;
-    render_svg((WIDTH, height), options, |root| {
+    render_svg(&Drawing { bars, max }, options)
+}
+
+/// The bars of a chart, to draw on any backend.
+pub(crate) struct Drawing<'a> {
+    pub bars: &'a [Bar],
+    pub max: f64,
+}
+
+impl super::Drawing for Drawing<'_> {
+    fn size(&self) -> (u32, u32) {
+        (WIDTH, TOP * 2 + ROW * self.bars.len().max(1) as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        _bitmap: bool,
+    ) -> DrawResult<DB> {
+        let (bars, max) = (self.bars, self.max);
         let font = ("sans-serif", FONT_SIZE).into_font().color(&INK);
         let left = font.pos(Pos::new(HPos::Left, VPos::Center));
         let span = WIDTH as i32 - LABEL_WIDTH - VALUE_SPACE;
@@ -65,7 +84,7 @@ pub fn render_bars(bars: &[Bar], max: f64, options: &ChartOptions) -> Result<Str
             INK.stroke_width(1),
         ))?;
         Ok(())
-    })
+    }
 }
 
 #[cfg(test)]

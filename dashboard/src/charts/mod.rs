@@ -9,9 +9,14 @@
 //!
 //! Charts draw with plotters' primitives at fixed pixel positions (no text measuring), which
 //! keeps them identical from one machine to the next: the snapshot tests rely on it.
+//!
+//! Every chart is also drawn as a PNG for reports ([`Chart::png`]): the same drawing on
+//! plotters' bitmap backend, with text in DejaVu Sans embedded in the binary (`fonts/`), so
+//! that no system font is looked up at run time; patterns are drawn as strokes there.
 
 mod bars;
 mod line;
+mod png;
 mod sparkline;
 mod stacked;
 
@@ -20,7 +25,67 @@ pub use line::{Annotation, LineChart, LinePoint, render_line};
 pub use sparkline::render_sparkline;
 pub use stacked::{StackedBar, render_stacked_bars};
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
+
+/// What a drawing returns on any backend.
+pub(crate) type DrawResult<DB> =
+    Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// A chart's data, kept beside the figure so that it can be drawn again in another format.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chart {
+    Bars {
+        bars: Vec<Bar>,
+        max: f64,
+    },
+    Stacked {
+        bars: Vec<StackedBar>,
+        series: Vec<String>,
+        max: f64,
+    },
+    Line(LineChart),
+    Sparkline(Vec<Option<f64>>),
+}
+
+impl Chart {
+    /// The chart as accessible SVG (what pages show).
+    pub fn svg(&self, options: &ChartOptions) -> Result<String, ChartError> {
+        match self {
+            Chart::Bars { bars, max } => render_bars(bars, *max, options),
+            Chart::Stacked { bars, series, max } => {
+                render_stacked_bars(bars, series, *max, options)
+            }
+            Chart::Line(chart) => render_line(chart, options),
+            Chart::Sparkline(values) => render_sparkline(values, options),
+        }
+    }
+
+    /// The chart as a PNG image, pixel for pixel the size of the SVG.
+    pub fn png(&self, options: &ChartOptions) -> Result<Vec<u8>, ChartError> {
+        match self {
+            Chart::Bars { bars, max } => png::render(&bars::Drawing { bars, max: *max }, options),
+            Chart::Stacked { bars, series, max } => {
+                png::render(&stacked::Drawing::new(bars, series, *max), options)
+            }
+            Chart::Line(chart) => png::render(&line::Drawing { chart }, options),
+            Chart::Sparkline(values) => png::render(&sparkline::Drawing { values }, options),
+        }
+    }
+}
+
+/// A chart that draws itself on any plotters backend.
+pub(crate) trait Drawing {
+    /// Width and height in pixels.
+    fn size(&self) -> (u32, u32);
+    /// Draws on `root`; `bitmap` asks for patterns to be drawn as strokes (in SVG they are
+    /// `<pattern>` fills added afterwards).
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        bitmap: bool,
+    ) -> DrawResult<DB>;
+}
 
 /// The civica blue (Bootstrap Italia primary), with contrast ≥ 4.5:1 on white.
 pub(crate) const BLUE: RGBColor = RGBColor(0x00, 0x66, 0xCC);
@@ -63,23 +128,19 @@ impl ChartError {
     }
 }
 
-/// Draws into an SVG string of `size` with `draw`, then makes it accessible.
-pub(crate) fn render_svg<F>(
-    size: (u32, u32),
+/// Draws `drawing` into an SVG string, then makes it accessible.
+pub(crate) fn render_svg(
+    drawing: &impl Drawing,
     options: &ChartOptions,
-    draw: F,
-) -> Result<String, ChartError>
-where
-    F: FnOnce(
-        &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
-    ) -> Result<(), DrawingAreaErrorKind<std::io::Error>>,
-{
+) -> Result<String, ChartError> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, drawing.size()).into_drawing_area();
         root.fill(&WHITE)
             .map_err(|e| ChartError::new(&options.id, e))?;
-        draw(&root).map_err(|e| ChartError::new(&options.id, e))?;
+        drawing
+            .draw(&root, false)
+            .map_err(|e| ChartError::new(&options.id, e))?;
         root.present()
             .map_err(|e| ChartError::new(&options.id, e))?;
     }
@@ -148,7 +209,7 @@ mod tests {
             title: "Quota <2017> & \"più\"".into(),
             description: "d".into(),
         };
-        let svg = render_svg((10, 10), &options, |_| Ok(())).unwrap();
+        let svg = render_sparkline(&[], &options).unwrap();
         assert!(svg.contains(r#"role="img""#));
         assert!(svg.contains(r#"aria-labelledby="c1-title c1-desc""#));
         assert!(

@@ -2,11 +2,14 @@
 //! for each period. Every series has its own colour *and* fill pattern, shown in the legend,
 //! so that the parts can be told apart without seeing colour.
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::bars::{LABEL_WIDTH, ROW, TOP, VALUE_SPACE, WIDTH};
-use super::{ChartError, ChartOptions, FONT_SIZE, INK, TRACK, render_svg, text_width, xml_escape};
+use super::{
+    ChartError, ChartOptions, DrawResult, FONT_SIZE, INK, TRACK, render_svg, text_width, xml_escape,
+};
 
 /// One bar made of parts, in the order of the chart's series.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,33 +54,66 @@ pub fn render_stacked_bars(
     max: f64,
     options: &ChartOptions,
 ) -> Result<String, ChartError> {
-    // Legend items flow left to right and wrap at the chart's width.
-    let mut legend = Vec::new();
-    let (mut x, mut y) = (8, TOP as i32);
-    for (i, name) in series.iter().enumerate() {
-        let width = SWATCH + 6 + text_width(name) + 18;
-        if x + width > WIDTH as i32 && x > 8 {
-            x = 8;
-            y += LEGEND_ROW;
+    let svg = render_svg(&Drawing::new(bars, series, max), options)?;
+    Ok(with_patterns(&svg, series.len(), &options.id))
+}
+
+/// Stacked bars and their legend, laid out, to draw on any backend.
+pub(crate) struct Drawing<'a> {
+    bars: &'a [StackedBar],
+    max: f64,
+    /// Series index, name and top-left corner of each legend item.
+    legend: Vec<(usize, String, i32, i32)>,
+    bars_top: i32,
+}
+
+impl<'a> Drawing<'a> {
+    pub(crate) fn new(bars: &'a [StackedBar], series: &[String], max: f64) -> Self {
+        // Legend items flow left to right and wrap at the chart's width.
+        let mut legend = Vec::new();
+        let (mut x, mut y) = (8, TOP as i32);
+        for (i, name) in series.iter().enumerate() {
+            let width = SWATCH + 6 + text_width(name) + 18;
+            if x + width > WIDTH as i32 && x > 8 {
+                x = 8;
+                y += LEGEND_ROW;
+            }
+            legend.push((i, name.clone(), x, y));
+            x += width;
         }
-        legend.push((i, name.clone(), x, y));
-        x += width;
+        Drawing {
+            bars,
+            max,
+            legend,
+            bars_top: y + LEGEND_ROW + 8,
+        }
     }
-    let bars_top = y + LEGEND_ROW + 8;
-    let height = bars_top as u32 + ROW * bars.len().max(1) as u32 + TOP;
-    let svg = render_svg((WIDTH, height), options, |root| {
+}
+
+impl super::Drawing for Drawing<'_> {
+    fn size(&self) -> (u32, u32) {
+        (
+            WIDTH,
+            self.bars_top as u32 + ROW * self.bars.len().max(1) as u32 + TOP,
+        )
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        bitmap: bool,
+    ) -> DrawResult<DB> {
+        let (bars, max, bars_top) = (self.bars, self.max, self.bars_top);
         let font = ("sans-serif", FONT_SIZE).into_font().color(&INK);
         let left = font.pos(Pos::new(HPos::Left, VPos::Center));
-        for (i, name, x, y) in &legend {
+        for (i, name, x, y) in &self.legend {
             let colour = colour(*i);
-            root.draw(&Rectangle::new(
-                [(*x, *y), (x + SWATCH, y + SWATCH)],
-                colour.filled(),
-            ))?;
-            root.draw(&Rectangle::new(
-                [(*x, *y), (x + SWATCH, y + SWATCH)],
-                INK.stroke_width(1),
-            ))?;
+            let corners = [(*x, *y), (x + SWATCH, y + SWATCH)];
+            root.draw(&Rectangle::new(corners, colour.filled()))?;
+            if bitmap {
+                draw_pattern(root, *i, corners)?;
+            }
+            root.draw(&Rectangle::new(corners, INK.stroke_width(1)))?;
             root.draw(&Text::new(
                 name.clone(),
                 (x + SWATCH + 6, y + SWATCH / 2),
@@ -105,10 +141,11 @@ pub fn render_stacked_bars(
                 start += value;
                 let x1 = LABEL_WIDTH + (span as f64 * (start / max).min(1.0)).round() as i32;
                 if x1 > x0 {
-                    root.draw(&Rectangle::new(
-                        [(x0, y0 + 3), (x1, y0 + ROW as i32 - 3)],
-                        colour(i).filled(),
-                    ))?;
+                    let corners = [(x0, y0 + 3), (x1, y0 + ROW as i32 - 3)];
+                    root.draw(&Rectangle::new(corners, colour(i).filled()))?;
+                    if bitmap {
+                        draw_pattern(root, i, corners)?;
+                    }
                     // A white edge between parts.
                     root.draw(&PathElement::new(
                         vec![(x1, y0 + 3), (x1, y0 + ROW as i32 - 3)],
@@ -123,8 +160,66 @@ pub fn render_stacked_bars(
             ))?;
         }
         Ok(())
-    })?;
-    Ok(with_patterns(&svg, series.len(), &options.id))
+    }
+}
+
+/// The pattern of series `i` drawn as strokes over a filled rectangle (bitmaps), the
+/// counterpart of [`PATTERNS`]: diagonal or horizontal lines, dots, a grid.
+fn draw_pattern<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    i: usize,
+    [(x0, y0), (x1, y1)]: [(i32, i32); 2],
+) -> DrawResult<DB> {
+    let white = WHITE.stroke_width(2);
+    let ink = INK.stroke_width(1);
+    match i % SERIES.len() {
+        1 => diagonals(root, [(x0, y0), (x1, y1)], white),
+        3 => {
+            for y in (y0 + 4..y1).step_by(8) {
+                for x in (x0 + 4..x1).step_by(8) {
+                    root.draw(&Circle::new((x, y), 1, INK.filled()))?;
+                }
+            }
+            Ok(())
+        }
+        4 => {
+            for y in (y0 + 4..y1).step_by(8) {
+                root.draw(&PathElement::new(vec![(x0, y), (x1, y)], white))?;
+            }
+            Ok(())
+        }
+        5 => diagonals(root, [(x0, y0), (x1, y1)], ink),
+        6 => {
+            for y in (y0 + 4..y1).step_by(8) {
+                root.draw(&PathElement::new(vec![(x0, y), (x1, y)], ink))?;
+            }
+            for x in (x0 + 4..x1).step_by(8) {
+                root.draw(&PathElement::new(vec![(x, y0), (x, y1)], ink))?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Lines at 45° every 8 pixels, cut at the rectangle's edges.
+fn diagonals<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    [(x0, y0), (x1, y1)]: [(i32, i32); 2],
+    style: ShapeStyle,
+) -> DrawResult<DB> {
+    // Each line is x = y + c; it crosses the rectangle for y in [max(y0, x0 - c), min(y1, x1 - c)].
+    for c in ((x0 - y1)..=(x1 - y0)).step_by(8) {
+        let top = y0.max(x0 - c);
+        let bottom = y1.min(x1 - c);
+        if bottom > top {
+            root.draw(&PathElement::new(
+                vec![(top + c, top), (bottom + c, bottom)],
+                style,
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 fn colour(i: usize) -> RGBColor {

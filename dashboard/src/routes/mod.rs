@@ -3,7 +3,9 @@
 pub mod api;
 pub mod api_v1;
 pub mod catalog;
+pub mod charts;
 pub mod docs;
+pub mod error_pages;
 pub mod health;
 pub mod opendata;
 pub mod pages;

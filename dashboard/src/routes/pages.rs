@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/indicatori/{id}", get(get_method))
         .route("/informazioni", get(get_about))
         .route("/static/civica.css", get(get_stylesheet))
+        // Errors of these routes are answered as pages.
+        .layer(axum::middleware::from_fn(super::error_pages::html_errors))
 }
 
 /// The stylesheet, embedded in the binary: pages need no network at run time.
@@ -41,7 +43,7 @@ async fn get_stylesheet() -> impl IntoResponse {
 }
 
 /// The language of a request: `?lang=`, then `Accept-Language`.
-fn language(params: &PageParams, headers: &HeaderMap) -> LangChoice {
+pub(crate) fn language(params: &PageParams, headers: &HeaderMap) -> LangChoice {
     let accept = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
@@ -50,7 +52,7 @@ fn language(params: &PageParams, headers: &HeaderMap) -> LangChoice {
 
 /// `path` with the page's canonical filters as a query string (no language): the URL the
 /// language switch points to and part of the cache key.
-fn canonical(path: &str, filters: &Filters) -> String {
+pub(crate) fn canonical(path: &str, filters: &Filters) -> String {
     let mut pairs = Vec::new();
     if let Some(year) = filters.year {
         pairs.push(format!("year={year}"));

@@ -10,7 +10,7 @@ use super::{
     DataRow, DataTable, Figure, Filters, PageFrame, Section, SelectOption, ServiceYears, area_name,
     area_options, change_text, chosen_year, csv_href, n_text, value_text, year_options,
 };
-use crate::charts::{Bar, ChartOptions, render_bars};
+use crate::charts::{Bar, Chart, ChartOptions};
 use crate::error::AppError;
 use crate::i18n::LangChoice;
 
@@ -101,16 +101,16 @@ pub async fn build(
                 }
             })
             .collect();
-        let svg = render_bars(
-            &bars,
-            100.0,
-            &ChartOptions {
-                id: id.clone(),
-                title: caption.clone(),
-                description,
-            },
-        )
-        .map_err(AppError::internal)?;
+        let chart = Chart::Bars {
+            bars: bars.to_vec(),
+            max: 100.0,
+        };
+        let options = ChartOptions {
+            id: id.clone(),
+            title: caption.clone(),
+            description,
+        };
+        let svg = chart.svg(&options).map_err(AppError::internal)?;
         let previous_text = previous.map(|y| y.to_string()).unwrap_or_default();
         let table = DataTable {
             caption: lang.t_args(
@@ -156,12 +156,16 @@ pub async fn build(
         }
         .with_marker_note(lang, min_cell);
         areas.push(Figure {
+            png_href: super::chart_href(choice, path_and_query, &id, "png"),
             id,
             caption,
             svg,
             // The very query behind the chart (all services), so the CSV has the same cells.
             csv_href: csv_href("online_share", "by=service,year"),
             csv_label: lang.t("download-csv"),
+            chart,
+            options,
+            png_label: lang.t("download-png"),
             table,
         });
     }
@@ -181,4 +185,11 @@ pub async fn build(
         intro: lang.t("comparison-intro"),
         areas,
     })
+}
+
+impl ComparisonPage {
+    /// The chart `id` of the page (one per area).
+    pub fn chart(&self, id: &str) -> Option<(&Chart, &ChartOptions)> {
+        super::find_chart(&self.areas, id)
+    }
 }

@@ -10,6 +10,7 @@
 pub mod about;
 pub mod api_docs;
 pub mod comparison;
+pub mod error;
 pub mod method;
 pub mod overview;
 pub mod query;
@@ -23,7 +24,8 @@ use civica_analytics::catalogue::{AREAS, Unit};
 use civica_analytics::{Dimension, Engine, Flag, KpiQuery, KpiRow};
 use serde::Deserialize;
 
-use crate::error::AppError;
+use crate::charts::{Chart, ChartOptions};
+use crate::error::{AppError, FilterName};
 use crate::i18n::{Lang, LangChoice};
 
 /// The query string every page accepts. Unknown keys are ignored (links from elsewhere may
@@ -59,8 +61,10 @@ impl Filters {
                 text.parse::<i32>()
                     .ok()
                     .filter(|y| (1900..=2200).contains(y))
-                    .ok_or_else(|| AppError::BadRequest {
-                        message: format!("`{text}` is not a year"),
+                    .ok_or_else(|| AppError::InvalidFilter {
+                        filter: FilterName::Year,
+                        value: text.clone(),
+                        reason: "a year such as 2017".into(),
                     })?,
             ),
             None => None,
@@ -69,16 +73,20 @@ impl Filters {
         if let Some(area) = &area
             && !AREAS.contains(&area.as_str())
         {
-            return Err(AppError::BadRequest {
-                message: format!("unknown area `{area}`; known areas: {}", AREAS.join(", ")),
+            return Err(AppError::InvalidFilter {
+                filter: FilterName::Area,
+                value: area.clone(),
+                reason: format!("known areas are {}", AREAS.join(", ")),
             });
         }
         let channel = non_empty(&params.channel);
         if let Some(channel) = &channel
             && !channel.chars().all(|c| c.is_ascii_lowercase() || c == '_')
         {
-            return Err(AppError::BadRequest {
-                message: format!("`{channel}` is not a channel name"),
+            return Err(AppError::InvalidFilter {
+                filter: FilterName::Channel,
+                value: channel.clone(),
+                reason: "a channel name in lower case, such as online".into(),
             });
         }
         Ok(Filters {
@@ -120,6 +128,8 @@ pub struct PageFrame {
     pub version: u64,
     /// "dati aggiornati al …", from the time of the latest commit.
     pub updated: Option<String>,
+    /// Whether the footer states the freshness of the data (not when it could not be read).
+    pub freshness: bool,
 }
 
 /// The page types, for the navigation.
@@ -134,6 +144,8 @@ pub enum Section {
     About,
     /// The API reference (linked from the footer, not the navigation).
     ApiDocs,
+    /// A page outside the navigation (an error page).
+    Elsewhere,
 }
 
 impl PageFrame {
@@ -145,6 +157,22 @@ impl PageFrame {
         path_and_query: &str,
         title: String,
     ) -> Result<PageFrame, AppError> {
+        let updated = engine.latest_commit_time()?.map(|at| choice.lang.date(&at));
+        let mut frame = PageFrame::without_data(choice, section, path_and_query, title);
+        frame.updated = updated;
+        frame.version = engine.version()?;
+        frame.freshness = true;
+        Ok(frame)
+    }
+
+    /// The frame of a page that does not read the warehouse (an error page, which must show
+    /// even when the warehouse cannot be read): no freshness line in the footer.
+    pub fn without_data(
+        choice: LangChoice,
+        section: Section,
+        path_and_query: &str,
+        title: String,
+    ) -> PageFrame {
         let lang = choice.lang;
         let nav = [
             (Section::Overview, "/", "nav-overview"),
@@ -177,16 +205,16 @@ impl PageFrame {
                 lang: other.code().to_string(),
             })
             .collect();
-        let updated = engine.latest_commit_time()?.map(|at| lang.date(&at));
-        Ok(PageFrame {
+        PageFrame {
             lang,
             choice,
             title,
             nav,
             switch,
-            version: engine.version()?,
-            updated,
-        })
+            version: 0,
+            updated: None,
+            freshness: false,
+        }
     }
 
     /// The interface message `key` in the page's language.
@@ -205,7 +233,7 @@ impl PageFrame {
 }
 
 /// A chart with everything that goes with it: caption, the same numbers as a table, a CSV
-/// link and a note on markers.
+/// link, the chart as an image for reports and a note on markers.
 #[derive(Debug, Clone)]
 pub struct Figure {
     pub id: String,
@@ -214,6 +242,36 @@ pub struct Figure {
     pub csv_href: String,
     pub csv_label: String,
     pub table: DataTable,
+    /// The data of the chart and its texts: the chart routes draw it again as PNG or SVG.
+    pub chart: Chart,
+    pub options: ChartOptions,
+    /// The chart as PNG, with the page's filters (see [`chart_href`]).
+    pub png_href: String,
+    pub png_label: String,
+}
+
+/// The URL of the chart `id` of the page at `path_and_query` as an image: the page's path
+/// under `/charts`, then `{id}.{extension}`, with the page's filters and language. The chart
+/// routes (`routes::charts`) build the same page and draw that figure's chart.
+pub fn chart_href(choice: LangChoice, path_and_query: &str, id: &str, extension: &str) -> String {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    let mut href = format!("/charts{}/{id}.{extension}", path.trim_end_matches('/'));
+    if let Some(query) = query {
+        href.push('?');
+        href.push_str(query);
+    }
+    choice.href(&href)
+}
+
+/// The chart `id` among `figures`.
+pub fn find_chart<'a>(figures: &'a [Figure], id: &str) -> Option<(&'a Chart, &'a ChartOptions)> {
+    figures
+        .iter()
+        .find(|f| f.id == id)
+        .map(|f| (&f.chart, &f.options))
 }
 
 /// A table of figures with a caption and row and column headers.

@@ -11,7 +11,7 @@ use super::{
     area_options, change_text, chosen_year, count_text, csv_href, format_value, n_text, value_text,
     year_options,
 };
-use crate::charts::{Bar, ChartOptions, render_bars, render_sparkline};
+use crate::charts::{Bar, Chart, ChartOptions};
 use crate::error::AppError;
 use crate::i18n::LangChoice;
 
@@ -37,6 +37,9 @@ pub struct Tile {
     pub target_status: String,
     pub sparkline: String,
     pub sparkline_id: String,
+    pub sparkline_chart: Chart,
+    pub sparkline_options: ChartOptions,
+    pub sparkline_png_href: String,
     pub method_href: String,
     pub csv_href: String,
 }
@@ -111,15 +114,15 @@ pub async fn build(
         });
         let (target, target_status_code) = target_text(lang, &def, &rows, year);
         let sparkline_id = format!("spark-{id}");
-        let sparkline = render_sparkline(
-            &series,
-            &ChartOptions {
-                id: sparkline_id.clone(),
-                title: lang.t_args("sparkline-title", &[("kpi", title.clone())]),
-                description: sparkline_description(lang, &def, &shares.years, &rows),
-            },
-        )
-        .map_err(AppError::internal)?;
+        let sparkline_chart = Chart::Sparkline(series);
+        let sparkline_options = ChartOptions {
+            id: sparkline_id.clone(),
+            title: lang.t_args("sparkline-title", &[("kpi", title.clone())]),
+            description: sparkline_description(lang, &def, &shares.years, &rows),
+        };
+        let sparkline = sparkline_chart
+            .svg(&sparkline_options)
+            .map_err(AppError::internal)?;
         tiles.push(Tile {
             id: id.to_string(),
             title,
@@ -137,7 +140,10 @@ pub async fn build(
             target,
             target_status: target_status_code,
             sparkline,
+            sparkline_png_href: super::chart_href(choice, path_and_query, &sparkline_id, "png"),
             sparkline_id,
+            sparkline_chart,
+            sparkline_options,
             method_href: choice.href(&format!("/indicatori/{id}")),
             csv_href: csv_href(
                 id,
@@ -205,16 +211,16 @@ pub async fn build(
             text: value_text(lang, Unit::Percent, *row),
         })
         .collect();
-    let svg = render_bars(
-        &bars,
-        100.0,
-        &ChartOptions {
-            id: "online-share-chart".into(),
-            title: caption.clone(),
-            description,
-        },
-    )
-    .map_err(AppError::internal)?;
+    let chart = Chart::Bars {
+        bars: bars.to_vec(),
+        max: 100.0,
+    };
+    let options = ChartOptions {
+        id: "online-share-chart".into(),
+        title: caption.clone(),
+        description,
+    };
+    let svg = chart.svg(&options).map_err(AppError::internal)?;
     let table = DataTable {
         caption: lang.t_args(
             "overview-services-table-caption",
@@ -248,6 +254,10 @@ pub async fn build(
         svg,
         csv_href: csv_href("online_share", "by=service,year"),
         csv_label: lang.t("download-csv"),
+        chart,
+        options,
+        png_href: super::chart_href(choice, path_and_query, "online-share-chart", "png"),
+        png_label: lang.t("download-png"),
         table,
     };
 
@@ -350,5 +360,17 @@ fn sparkline_description(
         ),
         (Some(only), _) => format!("{}: {}", only.0, format_value(lang, def.unit, only.1)),
         _ => lang.t("no-data"),
+    }
+}
+
+impl OverviewPage {
+    /// The chart `id` of the page: the services figure or a tile's sparkline.
+    pub fn chart(&self, id: &str) -> Option<(&Chart, &ChartOptions)> {
+        super::find_chart(std::slice::from_ref(&self.services), id).or_else(|| {
+            self.tiles
+                .iter()
+                .find(|t| t.sparkline_id == id)
+                .map(|t| (&t.sparkline_chart, &t.sparkline_options))
+        })
     }
 }

@@ -1,16 +1,20 @@
 //! A service page (`/servizi/{code}`): the monthly online share with its target and launch
-//! annotation, the channel mix, satisfaction with `n` and interval, volumes, processing time,
-//! and the method notes of each KPI shown.
+//! annotation, the channel mix, satisfaction with `n` and interval, the ratings of the year by
+//! score (the open data's distribution), volumes, processing time, and the method notes of
+//! each KPI shown.
 
 use askama::Template;
 use civica_analytics::catalogue::Unit;
 use civica_analytics::{Dimension, Engine, KpiQuery};
 
-use super::service_charts::{channel_figure, monthly_figure, satisfaction_figure, yearly_bars};
+use super::service_charts::{
+    channel_figure, monthly_figure, satisfaction_figure, score_figure, yearly_bars,
+};
 use super::{
     Figure, Filters, PageFrame, Section, SelectOption, ServiceYears, change_text, channel_name,
     chosen_year, n_text, value_text, year_options,
 };
+use crate::charts::{Chart, ChartOptions};
 use crate::error::AppError;
 use crate::i18n::{Lang, LangChoice};
 
@@ -147,6 +151,21 @@ pub async fn build(
     figures.push(satisfaction_figure(
         lang, &csv_query, &satisfied, &mean, min_cell,
     )?);
+    // The distribution is the open data's (all channels, suppressed with every service and
+    // year), so its n and mean are those of all channels too.
+    let distribution = engine.score_distribution().await?;
+    let mean_all = engine
+        .kpi(&query("satisfaction_mean", vec![Dimension::Year], false))
+        .await?
+        .rows;
+    figures.push(score_figure(
+        lang,
+        code,
+        year,
+        &distribution,
+        &mean_all,
+        min_cell,
+    )?);
 
     let volumes = engine
         .kpi(&query("requests", vec![Dimension::Year], true))
@@ -178,6 +197,10 @@ pub async fn build(
         min_cell,
         engine,
     )?);
+
+    for figure in &mut figures {
+        figure.png_href = super::chart_href(choice, path_and_query, &figure.id, "png");
+    }
 
     let mut channel_options = vec![SelectOption {
         value: String::new(),
@@ -235,4 +258,11 @@ pub async fn build(
         figures,
         methods,
     })
+}
+
+impl ServicePage {
+    /// The chart `id` of the page.
+    pub fn chart(&self, id: &str) -> Option<(&Chart, &ChartOptions)> {
+        super::find_chart(&self.figures, id)
+    }
 }

@@ -9,10 +9,7 @@ use super::{
     DataRow, DataTable, Figure, change_text, channel_name, csv_href, format_value, n_text,
     value_text,
 };
-use crate::charts::{
-    Annotation, Bar, ChartOptions, LineChart, LinePoint, StackedBar, render_bars, render_line,
-    render_stacked_bars,
-};
+use crate::charts::{Annotation, Bar, Chart, ChartOptions, LineChart, LinePoint, StackedBar};
 use crate::error::AppError;
 use crate::i18n::Lang;
 
@@ -79,24 +76,22 @@ pub(super) fn monthly_figure(
         ),
         _ => lang.t("no-data"),
     };
-    let svg = render_line(
-        &LineChart {
-            points,
-            max: 100.0,
-            y_labels: [0.0, 25.0, 50.0, 75.0, 100.0]
-                .iter()
-                .map(|v| (*v, format!("{v}%")))
-                .collect(),
-            target,
-            annotations,
-        },
-        &ChartOptions {
-            id: "monthly-online-share".into(),
-            title: caption.clone(),
-            description,
-        },
-    )
-    .map_err(AppError::internal)?;
+    let chart = Chart::Line(LineChart {
+        points,
+        max: 100.0,
+        y_labels: [0.0, 25.0, 50.0, 75.0, 100.0]
+            .iter()
+            .map(|v| (*v, format!("{v}%")))
+            .collect(),
+        target,
+        annotations,
+    });
+    let options = ChartOptions {
+        id: "monthly-online-share".into(),
+        title: caption.clone(),
+        description,
+    };
+    let svg = chart.svg(&options).map_err(AppError::internal)?;
     let table = DataTable {
         caption: lang.t("service-monthly-table-caption"),
         columns: vec![
@@ -124,6 +119,10 @@ pub(super) fn monthly_figure(
         svg,
         csv_href: csv_href("online_share", &format!("by=month&service={code}")),
         csv_label: lang.t("download-csv"),
+        chart,
+        options,
+        png_href: String::new(),
+        png_label: lang.t("download-png"),
         table,
     })
 }
@@ -220,17 +219,17 @@ pub(super) fn channel_figure(
         }
         None => lang.t("no-data"),
     };
-    let svg = render_stacked_bars(
-        &bars,
-        &series,
+    let chart = Chart::Stacked {
+        bars: bars.to_vec(),
+        series: series.to_vec(),
         max,
-        &ChartOptions {
-            id: "channel-mix".into(),
-            title: caption.clone(),
-            description,
-        },
-    )
-    .map_err(AppError::internal)?;
+    };
+    let options = ChartOptions {
+        id: "channel-mix".into(),
+        title: caption.clone(),
+        description,
+    };
+    let svg = chart.svg(&options).map_err(AppError::internal)?;
     let table = DataTable {
         caption: lang.t("service-channels-table-caption"),
         columns: std::iter::once(lang.t("column-year"))
@@ -256,6 +255,10 @@ pub(super) fn channel_figure(
         svg,
         csv_href: csv_href("requests", &format!("by=year,channel&service={code}")),
         csv_label: lang.t("download-csv"),
+        chart,
+        options,
+        png_href: String::new(),
+        png_label: lang.t("download-png"),
         table,
     })
 }
@@ -290,17 +293,17 @@ pub(super) fn satisfaction_figure(
         ),
         None => lang.t("comparison-all-withheld"),
     };
-    let svg = render_stacked_bars(
-        &bars,
-        &series,
-        100.0,
-        &ChartOptions {
-            id: "satisfaction".into(),
-            title: caption.clone(),
-            description,
-        },
-    )
-    .map_err(AppError::internal)?;
+    let chart = Chart::Stacked {
+        bars,
+        series,
+        max: 100.0,
+    };
+    let options = ChartOptions {
+        id: "satisfaction".into(),
+        title: caption.clone(),
+        description,
+    };
+    let svg = chart.svg(&options).map_err(AppError::internal)?;
     let interval = |r: Option<&KpiRow>, unit: Unit| match r.and_then(|r| r.ci_low.zip(r.ci_high)) {
         Some((lo, hi)) => format!(
             "{} – {}",
@@ -357,6 +360,133 @@ pub(super) fn satisfaction_figure(
             &format!("by=year&{csv_query}"),
         ),
         csv_label: lang.t("download-csv"),
+        chart,
+        options,
+        png_href: String::new(),
+        png_label: lang.t("download-png"),
+        table,
+    })
+}
+
+/// The ratings of one year by score (1–10), from the jointly suppressed distribution of the
+/// open data (all channels), with `n`, the mean score and its 95% interval of the same year.
+/// A withheld level shows the marker and draws no bar; a score nobody gave is a true 0.
+pub(super) fn score_figure(
+    lang: Lang,
+    code: &str,
+    year: Option<i32>,
+    distribution: &[KpiRow],
+    mean: &[KpiRow],
+    min_cell: u64,
+) -> Result<Figure, AppError> {
+    let year_text = year.map(|y| y.to_string()).unwrap_or_default();
+    let cells: Vec<&KpiRow> = distribution
+        .iter()
+        .filter(|r| r.dims[0] == code && r.dims[1] == year_text)
+        .collect();
+    let mean_row = mean.iter().find(|r| r.dims[0] == year_text);
+    let any = !cells.is_empty();
+    let count_of = |score: i32| -> Option<&KpiRow> {
+        cells
+            .iter()
+            .find(|r| r.dims[2] == score.to_string())
+            .copied()
+    };
+    // (score, count when shown, text)
+    let levels: Vec<(i32, Option<f64>, String)> = (1..=10)
+        .map(|score| match count_of(score) {
+            Some(r) if r.flag == Some(Flag::Suppressed) => (score, None, lang.t("marker-withheld")),
+            Some(r) => {
+                let n = r.n.unwrap_or(0) as f64;
+                (score, Some(n), lang.count(n))
+            }
+            None if any => (score, Some(0.0), lang.count(0.0)),
+            None => (score, None, lang.t("marker-no-data")),
+        })
+        .collect();
+    let n = n_text(lang, mean_row);
+    let mean_text = value_text(lang, Unit::Score, mean_row);
+    let interval = match mean_row.and_then(|r| r.ci_low.zip(r.ci_high)) {
+        Some((lo, hi)) => format!(
+            "{} – {}",
+            format_value(lang, Unit::Score, lo),
+            format_value(lang, Unit::Score, hi)
+        ),
+        None => lang.t("marker-no-data"),
+    };
+    let caption = lang.t_args("service-scores-caption", &[("year", year_text.clone())]);
+    let top = levels
+        .iter()
+        .filter_map(|(score, count, _)| Some((*score, (*count)?)))
+        .filter(|(_, count)| *count > 0.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+    let description = match top {
+        Some((score, count)) => lang.t_args(
+            "service-scores-finding",
+            &[
+                ("year", year_text.clone()),
+                ("score", score.to_string()),
+                ("count", lang.count(count)),
+                ("n", n.clone()),
+                ("mean", mean_text.clone()),
+            ],
+        ),
+        None if any => lang.t("comparison-all-withheld"),
+        None => lang.t("no-data"),
+    };
+    let max = levels
+        .iter()
+        .filter_map(|(_, count, _)| *count)
+        .fold(0.0, f64::max);
+    let chart = Chart::Bars {
+        bars: levels
+            .iter()
+            .map(|(score, count, text)| Bar {
+                label: score.to_string(),
+                value: *count,
+                text: text.clone(),
+            })
+            .collect(),
+        max: max * 1.05,
+    };
+    let options = ChartOptions {
+        id: "score-distribution".into(),
+        title: caption.clone(),
+        description,
+    };
+    let svg = chart.svg(&options).map_err(AppError::internal)?;
+    let table = DataTable {
+        caption: lang.t_args(
+            "service-scores-table-caption",
+            &[
+                ("year", year_text.clone()),
+                ("n", n),
+                ("mean", mean_text),
+                ("interval", interval),
+            ],
+        ),
+        columns: vec![lang.t("column-score"), lang.t("column-ratings")],
+        rows: levels
+            .into_iter()
+            .map(|(score, _, text)| DataRow {
+                header: score.to_string(),
+                href: None,
+                cells: vec![text],
+            })
+            .collect(),
+        note: None,
+    }
+    .with_marker_note(lang, min_cell);
+    Ok(Figure {
+        id: "score-distribution".into(),
+        caption,
+        svg,
+        csv_href: "/opendata/satisfaction_by_service_year.csv".into(),
+        csv_label: lang.t("download-csv"),
+        chart,
+        options,
+        png_href: String::new(),
+        png_label: lang.t("download-png"),
         table,
     })
 }
@@ -394,16 +524,16 @@ pub(super) fn yearly_bars(
         None => lang.t("no-data"),
     };
     let id = format!("yearly-{kpi}");
-    let svg = render_bars(
-        &bars,
-        max * 1.05,
-        &ChartOptions {
-            id: id.clone(),
-            title: caption.clone(),
-            description,
-        },
-    )
-    .map_err(AppError::internal)?;
+    let chart = Chart::Bars {
+        bars: bars.to_vec(),
+        max: max * 1.05,
+    };
+    let options = ChartOptions {
+        id: id.clone(),
+        title: caption.clone(),
+        description,
+    };
+    let svg = chart.svg(&options).map_err(AppError::internal)?;
     let table = DataTable {
         caption: lang.t_args("service-yearly-table-caption", &[("kpi", title.clone())]),
         columns: vec![
@@ -433,6 +563,10 @@ pub(super) fn yearly_bars(
         svg,
         csv_href: csv_href(kpi, &format!("by=year&{csv_query}")),
         csv_label: lang.t("download-csv"),
+        chart,
+        options,
+        png_href: String::new(),
+        png_label: lang.t("download-png"),
         table,
     })
 }
