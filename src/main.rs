@@ -163,6 +163,8 @@ enum Command {
         /// default: the sample city, CC BY 4.0.
         #[arg(long)]
         opendata_config: Option<PathBuf>,
+        #[command(flatten)]
+        hardening: HardeningArgs,
     },
     /// Write the open-data site as static files: pages, every dataset in every format with
     /// its datapackage.json, the DCAT-AP_IT catalogue and the API's documents.
@@ -234,6 +236,24 @@ struct BindArgs {
     /// Address to listen on; port 0 picks a free port (the address is logged).
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
+}
+
+/// What the server lets clients do: who may frame it, how much they may send and ask.
+#[derive(Debug, Args)]
+struct HardeningArgs {
+    /// Who may embed the pages and charts in a frame (CSP `frame-ancestors`), e.g.
+    /// "'self' https://www.comune.example.it".
+    #[arg(long, default_value = "'self'")]
+    frame_ancestors: String,
+}
+
+impl HardeningArgs {
+    /// `state` with these settings.
+    fn apply(&self, state: civica_dashboard::AppState) -> Result<civica_dashboard::AppState> {
+        let ancestors = civica_dashboard::security::FrameAncestors::parse(&self.frame_ancestors)
+            .map_err(|reason| anyhow::anyhow!("--frame-ancestors: {reason}"))?;
+        Ok(state.with_frame_ancestors(&ancestors))
+    }
 }
 
 fn main() -> ExitCode {
@@ -393,9 +413,14 @@ fn run(cli: Cli) -> Result<()> {
             warehouse,
             bind,
             opendata_config,
+            hardening,
         } => {
             let config = load_opendata_config(opendata_config.as_deref())?;
-            runtime.block_on(serve(&warehouse.warehouse, bind.bind, config))
+            let state = civica_dashboard::AppState::new(Engine::new(Layout::new(
+                &warehouse.warehouse,
+            )))
+            .with_opendata(config);
+            runtime.block_on(serve(bind.bind, hardening.apply(state)?))
         }
         Command::Export {
             warehouse,
@@ -446,11 +471,10 @@ fn run(cli: Cli) -> Result<()> {
                 IngestSettings::default(),
                 false,
             )?;
-            runtime.block_on(serve(
+            let state = civica_dashboard::AppState::new(Engine::new(Layout::new(
                 &warehouse.warehouse,
-                bind.bind,
-                OpenDataConfig::default(),
-            ))
+            )));
+            runtime.block_on(serve(bind.bind, state))
         }
     }
 }
@@ -676,14 +700,12 @@ fn parse_kind(text: &str) -> std::result::Result<LogKind, String> {
     }
 }
 
-async fn serve(warehouse: &Path, bind: SocketAddr, opendata: OpenDataConfig) -> Result<()> {
+async fn serve(bind: SocketAddr, state: civica_dashboard::AppState) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("listening on {bind}"))?;
     let addr = listener.local_addr()?;
     tracing::info!("civica dashboard listening on http://{addr}/");
-    let state = civica_dashboard::AppState::new(Engine::new(Layout::new(warehouse)))
-        .with_opendata(opendata);
     civica_dashboard::serve(listener, state).await?;
     Ok(())
 }

@@ -13,11 +13,12 @@ pub mod i18n;
 pub mod negotiation;
 pub mod page_cache;
 pub mod routes;
+pub mod security;
 pub mod views;
 
 use std::sync::Arc;
 
-use axum::Router;
+use axum::{Router, middleware};
 use civica_analytics::opendata::OpenDataConfig;
 use civica_analytics::{Engine, QueryLimits};
 use tokio::net::TcpListener;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub pages: Arc<page_cache::PageCache>,
     /// Bounds of the public SQL (`/api/v1/query`, `/query`): time, memory, rows.
     pub query_limits: QueryLimits,
+    /// Security headers of every answer (CSP with the configured frame ancestors).
+    pub security: Arc<security::SecurityHeaders>,
 }
 
 impl AppState {
@@ -44,12 +47,19 @@ impl AppState {
             opendata: Arc::new(OpenDataConfig::default()),
             pages: Arc::new(page_cache::PageCache::new()),
             query_limits: routes::query::DEFAULT_LIMITS,
+            security: Arc::new(security::SecurityHeaders::default()),
         }
     }
 
     /// Runs public SQL within `limits` instead of [`routes::query::DEFAULT_LIMITS`].
     pub fn with_query_limits(mut self, limits: QueryLimits) -> Self {
         self.query_limits = limits;
+        self
+    }
+
+    /// Lets `frame_ancestors` embed the pages and charts (CSP `frame-ancestors`).
+    pub fn with_frame_ancestors(mut self, frame_ancestors: &security::FrameAncestors) -> Self {
+        self.security = Arc::new(security::SecurityHeaders::new(frame_ancestors));
         self
     }
 
@@ -62,6 +72,7 @@ impl AppState {
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
+    let security = Arc::clone(&state.security);
     Router::new()
         .merge(routes::pages::router())
         .merge(routes::charts::router())
@@ -77,6 +88,11 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         // gzip when the client accepts it; small bodies are left alone.
         .layer(CompressionLayer::new())
+        // Outermost, so that every answer carries them, errors and fallbacks included.
+        .layer(middleware::from_fn_with_state(
+            security,
+            security::add_security_headers,
+        ))
 }
 
 /// Serves `state` on `listener` until the process receives SIGTERM or Ctrl-C; requests in
