@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use civica_analytics::format::write_batches;
 use civica_analytics::kpi::parse_years;
 use civica_analytics::opendata::OpenDataConfig;
+use civica_dashboard::limits::{RateLimit, ServerLimits};
 use civica_analytics::{Audience, Catalogue, Dimension, Engine, KpiQuery, OutputFormat, Scan};
 use civica_ingest::sample::{SampleOptions, write_sample};
 use civica_ingest::{IngestOptions, IngestSummary, Layout, LogKind, Profile, Pseudonymiser};
@@ -245,6 +247,21 @@ struct HardeningArgs {
     /// "'self' https://www.comune.example.it".
     #[arg(long, default_value = "'self'")]
     frame_ancestors: String,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body_bytes: usize,
+    /// Seconds after which a request still unanswered is answered 408.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout: u64,
+    /// SQL statements run at once; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    max_concurrent_queries: u64,
+    /// Calls of /api/v1/query a minute from one IP address; more are answered 429.
+    #[arg(long, default_value_t = NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN))]
+    query_rate: NonZeroU32,
+    /// Login attempts a minute from one IP address.
+    #[arg(long, default_value_t = NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN))]
+    login_rate: NonZeroU32,
 }
 
 impl HardeningArgs {
@@ -252,7 +269,14 @@ impl HardeningArgs {
     fn apply(&self, state: civica_dashboard::AppState) -> Result<civica_dashboard::AppState> {
         let ancestors = civica_dashboard::security::FrameAncestors::parse(&self.frame_ancestors)
             .map_err(|reason| anyhow::anyhow!("--frame-ancestors: {reason}"))?;
-        Ok(state.with_frame_ancestors(&ancestors))
+        let limits = ServerLimits {
+            body_bytes: self.max_body_bytes,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout),
+            concurrent_queries: usize::try_from(self.max_concurrent_queries)?,
+            query_rate: RateLimit::per_minute(self.query_rate),
+            login_rate: RateLimit::per_minute(self.login_rate),
+        };
+        Ok(state.with_frame_ancestors(&ancestors).with_limits(limits))
     }
 }
 

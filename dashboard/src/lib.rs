@@ -10,6 +10,7 @@ pub mod dcat;
 pub mod error;
 pub mod export;
 pub mod i18n;
+pub mod limits;
 pub mod negotiation;
 pub mod page_cache;
 pub mod routes;
@@ -18,6 +19,7 @@ pub mod views;
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::{Router, middleware};
 use civica_analytics::opendata::OpenDataConfig;
 use civica_analytics::{Engine, QueryLimits};
@@ -38,6 +40,10 @@ pub struct AppState {
     pub query_limits: QueryLimits,
     /// Security headers of every answer (CSP with the configured frame ancestors).
     pub security: Arc<security::SecurityHeaders>,
+    /// What one client may ask: body size, request time, SQL slots, per-IP rates.
+    pub limits: limits::ServerLimits,
+    /// Permits of the SQL statements running now (`limits.concurrent_queries` of them).
+    pub query_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -48,12 +54,23 @@ impl AppState {
             pages: Arc::new(page_cache::PageCache::new()),
             query_limits: routes::query::DEFAULT_LIMITS,
             security: Arc::new(security::SecurityHeaders::default()),
+            limits: limits::ServerLimits::default(),
+            query_slots: Arc::new(tokio::sync::Semaphore::new(
+                limits::ServerLimits::default().concurrent_queries,
+            )),
         }
     }
 
     /// Runs public SQL within `limits` instead of [`routes::query::DEFAULT_LIMITS`].
     pub fn with_query_limits(mut self, limits: QueryLimits) -> Self {
         self.query_limits = limits;
+        self
+    }
+
+    /// Bounds clients by `limits` instead of [`limits::ServerLimits::default`].
+    pub fn with_limits(mut self, limits: limits::ServerLimits) -> Self {
+        self.query_slots = Arc::new(tokio::sync::Semaphore::new(limits.concurrent_queries));
+        self.limits = limits;
         self
     }
 
@@ -73,6 +90,7 @@ impl AppState {
 /// The whole application.
 pub fn app(state: AppState) -> Router {
     let security = Arc::clone(&state.security);
+    let limits = state.limits;
     Router::new()
         .merge(routes::pages::router())
         .merge(routes::charts::router())
@@ -86,6 +104,12 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::router())
         .fallback(routes::error_pages::not_found)
         .with_state(state)
+        // Bodies past the limit are refused (413) by the extractors that read them.
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(middleware::from_fn_with_state(
+            limits.request_timeout,
+            limits::request_timeout,
+        ))
         // gzip when the client accepts it; small bodies are left alone.
         .layer(CompressionLayer::new())
         // Outermost, so that every answer carries them, errors and fallbacks included.
@@ -98,8 +122,12 @@ pub fn app(state: AppState) -> Router {
 /// Serves `state` on `listener` until the process receives SIGTERM or Ctrl-C; requests in
 /// flight are allowed to finish.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
+    // The peer address is kept for the per-IP rate limits.
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
         .await
 }
 
