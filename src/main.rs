@@ -11,8 +11,8 @@ use anyhow::{Context, Result, bail};
 use civica_analytics::format::write_batches;
 use civica_analytics::kpi::parse_years;
 use civica_analytics::opendata::OpenDataConfig;
-use civica_dashboard::limits::{RateLimit, ServerLimits};
 use civica_analytics::{Audience, Catalogue, Dimension, Engine, KpiQuery, OutputFormat, Scan};
+use civica_dashboard::limits::{RateLimit, ServerLimits};
 use civica_ingest::sample::{SampleOptions, write_sample};
 use civica_ingest::{IngestOptions, IngestSummary, Layout, LogKind, Profile, Pseudonymiser};
 use clap::{Args, Parser, Subcommand};
@@ -440,10 +440,9 @@ fn run(cli: Cli) -> Result<()> {
             hardening,
         } => {
             let config = load_opendata_config(opendata_config.as_deref())?;
-            let state = civica_dashboard::AppState::new(Engine::new(Layout::new(
-                &warehouse.warehouse,
-            )))
-            .with_opendata(config);
+            let state =
+                civica_dashboard::AppState::new(Engine::new(Layout::new(&warehouse.warehouse)))
+                    .with_opendata(config);
             runtime.block_on(serve(bind.bind, hardening.apply(state)?))
         }
         Command::Export {
@@ -495,9 +494,8 @@ fn run(cli: Cli) -> Result<()> {
                 IngestSettings::default(),
                 false,
             )?;
-            let state = civica_dashboard::AppState::new(Engine::new(Layout::new(
-                &warehouse.warehouse,
-            )));
+            let state =
+                civica_dashboard::AppState::new(Engine::new(Layout::new(&warehouse.warehouse)));
             runtime.block_on(serve(bind.bind, state))
         }
     }

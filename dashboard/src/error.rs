@@ -143,9 +143,7 @@ impl IntoResponse for AppError {
                 retry = Some(retry_seconds(*retry_after));
                 (StatusCode::SERVICE_UNAVAILABLE, "busy", self.to_string())
             }
-            AppError::Timeout { .. } => {
-                (StatusCode::REQUEST_TIMEOUT, "timeout", self.to_string())
-            }
+            AppError::Timeout { .. } => (StatusCode::REQUEST_TIMEOUT, "timeout", self.to_string()),
             AppError::Internal { source } => {
                 tracing::error!(error = %source, "internal error");
                 (

@@ -12,6 +12,7 @@ pub mod export;
 pub mod i18n;
 pub mod limits;
 pub mod negotiation;
+pub mod observability;
 pub mod page_cache;
 pub mod routes;
 pub mod security;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub limits: limits::ServerLimits,
     /// Permits of the SQL statements running now (`limits.concurrent_queries` of them).
     pub query_slots: Arc<tokio::sync::Semaphore>,
+    /// Request counts and latencies for `/metrics`, and the request ids.
+    pub metrics: Arc<observability::Metrics>,
 }
 
 impl AppState {
@@ -58,6 +61,7 @@ impl AppState {
             query_slots: Arc::new(tokio::sync::Semaphore::new(
                 limits::ServerLimits::default().concurrent_queries,
             )),
+            metrics: Arc::new(observability::Metrics::default()),
         }
     }
 
@@ -91,6 +95,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let security = Arc::clone(&state.security);
     let limits = state.limits;
+    let metrics = Arc::clone(&state.metrics);
     Router::new()
         .merge(routes::pages::router())
         .merge(routes::charts::router())
@@ -112,6 +117,11 @@ pub fn app(state: AppState) -> Router {
         ))
         // gzip when the client accepts it; small bodies are left alone.
         .layer(CompressionLayer::new())
+        // Request id, log line and metrics of every answer.
+        .layer(middleware::from_fn_with_state(
+            metrics,
+            observability::observe,
+        ))
         // Outermost, so that every answer carries them, errors and fallbacks included.
         .layer(middleware::from_fn_with_state(
             security,
@@ -128,7 +138,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
-        .await
+    .await
 }
 
 async fn shutdown_signal() {

@@ -218,6 +218,9 @@ mod tests {
             wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
             "{wait:?}"
         );
-        assert!(layer.check(ip(2)).is_ok(), "another address has its own allowance");
+        assert!(
+            layer.check(ip(2)).is_ok(),
+            "another address has its own allowance"
+        );
     }
 }

@@ -38,7 +38,9 @@ impl FrameAncestors {
     pub fn parse(text: &str) -> Result<Self, String> {
         let sources: Vec<String> = text.split_whitespace().map(str::to_string).collect();
         if sources.is_empty() {
-            return Err("the list of frame ancestors is empty; use 'none' to forbid framing".into());
+            return Err(
+                "the list of frame ancestors is empty; use 'none' to forbid framing".into(),
+            );
         }
         for source in &sources {
             let keyword = matches!(source.as_str(), "'self'" | "'none'");
