@@ -4,7 +4,7 @@
 //! [`ServerLimits`] holds the settings (`civica serve` flags). The per-IP limit is a tower
 //! layer, [`RateLimitLayer`], so any route takes it with one line:
 //!
-//! ```ignore
+//! ```text
 //! .route("/login", post(post_login).layer(RateLimitLayer::new(state.limits.login_rate)))
 //! ```
 //!
