@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -11,6 +12,7 @@ use civica_analytics::format::write_batches;
 use civica_analytics::kpi::parse_years;
 use civica_analytics::opendata::OpenDataConfig;
 use civica_analytics::{Audience, Catalogue, Dimension, Engine, KpiQuery, OutputFormat, Scan};
+use civica_dashboard::limits::{RateLimit, ServerLimits};
 use civica_ingest::sample::{SampleOptions, write_sample};
 use civica_ingest::{IngestOptions, IngestSummary, Layout, LogKind, Profile, Pseudonymiser};
 use clap::{Args, Parser, Subcommand};
@@ -163,6 +165,8 @@ enum Command {
         /// default: the sample city, CC BY 4.0.
         #[arg(long)]
         opendata_config: Option<PathBuf>,
+        #[command(flatten)]
+        hardening: HardeningArgs,
     },
     /// Write the open-data site as static files: pages, every dataset in every format with
     /// its datapackage.json, the DCAT-AP_IT catalogue and the API's documents.
@@ -234,6 +238,46 @@ struct BindArgs {
     /// Address to listen on; port 0 picks a free port (the address is logged).
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
+}
+
+/// What the server lets clients do: who may frame it, how much they may send and ask.
+#[derive(Debug, Args)]
+struct HardeningArgs {
+    /// Who may embed the pages and charts in a frame (CSP `frame-ancestors`), e.g.
+    /// "'self' https://www.comune.example.it".
+    #[arg(long, default_value = "'self'")]
+    frame_ancestors: String,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body_bytes: usize,
+    /// Seconds after which a request still unanswered is answered 408.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout: u64,
+    /// SQL statements run at once; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    max_concurrent_queries: u64,
+    /// Calls of /api/v1/query a minute from one IP address; more are answered 429.
+    #[arg(long, default_value_t = NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN))]
+    query_rate: NonZeroU32,
+    /// Login attempts a minute from one IP address.
+    #[arg(long, default_value_t = NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN))]
+    login_rate: NonZeroU32,
+}
+
+impl HardeningArgs {
+    /// `state` with these settings.
+    fn apply(&self, state: civica_dashboard::AppState) -> Result<civica_dashboard::AppState> {
+        let ancestors = civica_dashboard::security::FrameAncestors::parse(&self.frame_ancestors)
+            .map_err(|reason| anyhow::anyhow!("--frame-ancestors: {reason}"))?;
+        let limits = ServerLimits {
+            body_bytes: self.max_body_bytes,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout),
+            concurrent_queries: usize::try_from(self.max_concurrent_queries)?,
+            query_rate: RateLimit::per_minute(self.query_rate),
+            login_rate: RateLimit::per_minute(self.login_rate),
+        };
+        Ok(state.with_frame_ancestors(&ancestors).with_limits(limits))
+    }
 }
 
 fn main() -> ExitCode {
@@ -393,9 +437,13 @@ fn run(cli: Cli) -> Result<()> {
             warehouse,
             bind,
             opendata_config,
+            hardening,
         } => {
             let config = load_opendata_config(opendata_config.as_deref())?;
-            runtime.block_on(serve(&warehouse.warehouse, bind.bind, config))
+            let state =
+                civica_dashboard::AppState::new(Engine::new(Layout::new(&warehouse.warehouse)))
+                    .with_opendata(config);
+            runtime.block_on(serve(bind.bind, hardening.apply(state)?))
         }
         Command::Export {
             warehouse,
@@ -446,11 +494,9 @@ fn run(cli: Cli) -> Result<()> {
                 IngestSettings::default(),
                 false,
             )?;
-            runtime.block_on(serve(
-                &warehouse.warehouse,
-                bind.bind,
-                OpenDataConfig::default(),
-            ))
+            let state =
+                civica_dashboard::AppState::new(Engine::new(Layout::new(&warehouse.warehouse)));
+            runtime.block_on(serve(bind.bind, state))
         }
     }
 }
@@ -676,14 +722,12 @@ fn parse_kind(text: &str) -> std::result::Result<LogKind, String> {
     }
 }
 
-async fn serve(warehouse: &Path, bind: SocketAddr, opendata: OpenDataConfig) -> Result<()> {
+async fn serve(bind: SocketAddr, state: civica_dashboard::AppState) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("listening on {bind}"))?;
     let addr = listener.local_addr()?;
     tracing::info!("civica dashboard listening on http://{addr}/");
-    let state = civica_dashboard::AppState::new(Engine::new(Layout::new(warehouse)))
-        .with_opendata(opendata);
     civica_dashboard::serve(listener, state).await?;
     Ok(())
 }

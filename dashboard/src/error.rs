@@ -6,7 +6,7 @@
 //! [`ErrorInfo`] the response carries in its extensions.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -54,6 +54,18 @@ pub enum AppError {
     /// None of the representations the client accepts can be served (`?format=`, `Accept`).
     #[error("{message}")]
     NotAcceptable { message: String },
+    /// The body is larger than the server accepts.
+    #[error("{message}")]
+    PayloadTooLarge { message: String },
+    /// The client called too often; it may call again after `retry_after`.
+    #[error("too many requests from this address; retry in {} s", retry_seconds(*retry_after))]
+    TooManyRequests { retry_after: std::time::Duration },
+    /// Every slot for this kind of work is taken; `retry_after` is a hint.
+    #[error("the server is busy with other queries; retry in {} s", retry_seconds(*retry_after))]
+    Busy { retry_after: std::time::Duration },
+    /// The request was not answered within `after`.
+    #[error("the request took longer than {} s", after.as_secs())]
+    Timeout { after: std::time::Duration },
     /// Something failed on our side; the details go to the log only.
     #[error("internal error: {source}")]
     Internal {
@@ -78,6 +90,12 @@ impl AppError {
     }
 }
 
+/// Whole seconds for `Retry-After`, rounded up and at least one.
+fn retry_seconds(wait: std::time::Duration) -> u64 {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    seconds.max(1)
+}
+
 impl From<civica_analytics::Error> for AppError {
     fn from(e: civica_analytics::Error) -> Self {
         if e.is_user_error() {
@@ -93,6 +111,7 @@ impl From<civica_analytics::Error> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let mut info = ErrorInfo::default();
+        let mut retry = None;
         let (status, code, message) = match &self {
             AppError::BadRequest { message } => {
                 (StatusCode::BAD_REQUEST, "bad_request", message.clone())
@@ -107,6 +126,24 @@ impl IntoResponse for AppError {
                 "not_acceptable",
                 message.clone(),
             ),
+            AppError::PayloadTooLarge { message } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                message.clone(),
+            ),
+            AppError::TooManyRequests { retry_after } => {
+                retry = Some(retry_seconds(*retry_after));
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    self.to_string(),
+                )
+            }
+            AppError::Busy { retry_after } => {
+                retry = Some(retry_seconds(*retry_after));
+                (StatusCode::SERVICE_UNAVAILABLE, "busy", self.to_string())
+            }
+            AppError::Timeout { .. } => (StatusCode::REQUEST_TIMEOUT, "timeout", self.to_string()),
             AppError::Internal { source } => {
                 tracing::error!(error = %source, "internal error");
                 (
@@ -118,7 +155,46 @@ impl IntoResponse for AppError {
         };
         let mut response =
             (status, Json(json!({ "error": code, "message": message }))).into_response();
+        if let Some(seconds) = retry {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response.extensions_mut().insert(info);
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up() {
+        for (wait, seconds) in [
+            (Duration::ZERO, 1),
+            (Duration::from_millis(1), 1),
+            (Duration::from_secs(2), 2),
+            (Duration::from_millis(2_001), 3),
+        ] {
+            assert_eq!(retry_seconds(wait), seconds, "{wait:?}");
+        }
+    }
+
+    #[test]
+    fn refusals_of_load_carry_retry_after_in_the_json_shape() {
+        let response = AppError::Busy {
+            retry_after: Duration::from_millis(1_500),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        let response = AppError::TooManyRequests {
+            retry_after: Duration::from_secs(30),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "30");
     }
 }

@@ -10,14 +10,18 @@ pub mod dcat;
 pub mod error;
 pub mod export;
 pub mod i18n;
+pub mod limits;
 pub mod negotiation;
+pub mod observability;
 pub mod page_cache;
 pub mod routes;
+pub mod security;
 pub mod views;
 
 use std::sync::Arc;
 
-use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::{Router, middleware};
 use civica_analytics::opendata::OpenDataConfig;
 use civica_analytics::{Engine, QueryLimits};
 use tokio::net::TcpListener;
@@ -35,6 +39,14 @@ pub struct AppState {
     pub pages: Arc<page_cache::PageCache>,
     /// Bounds of the public SQL (`/api/v1/query`, `/query`): time, memory, rows.
     pub query_limits: QueryLimits,
+    /// Security headers of every answer (CSP with the configured frame ancestors).
+    pub security: Arc<security::SecurityHeaders>,
+    /// What one client may ask: body size, request time, SQL slots, per-IP rates.
+    pub limits: limits::ServerLimits,
+    /// Permits of the SQL statements running now (`limits.concurrent_queries` of them).
+    pub query_slots: Arc<tokio::sync::Semaphore>,
+    /// Request counts and latencies for `/metrics`, and the request ids.
+    pub metrics: Arc<observability::Metrics>,
 }
 
 impl AppState {
@@ -44,12 +56,31 @@ impl AppState {
             opendata: Arc::new(OpenDataConfig::default()),
             pages: Arc::new(page_cache::PageCache::new()),
             query_limits: routes::query::DEFAULT_LIMITS,
+            security: Arc::new(security::SecurityHeaders::default()),
+            limits: limits::ServerLimits::default(),
+            query_slots: Arc::new(tokio::sync::Semaphore::new(
+                limits::ServerLimits::default().concurrent_queries,
+            )),
+            metrics: Arc::new(observability::Metrics::default()),
         }
     }
 
     /// Runs public SQL within `limits` instead of [`routes::query::DEFAULT_LIMITS`].
     pub fn with_query_limits(mut self, limits: QueryLimits) -> Self {
         self.query_limits = limits;
+        self
+    }
+
+    /// Bounds clients by `limits` instead of [`limits::ServerLimits::default`].
+    pub fn with_limits(mut self, limits: limits::ServerLimits) -> Self {
+        self.query_slots = Arc::new(tokio::sync::Semaphore::new(limits.concurrent_queries));
+        self.limits = limits;
+        self
+    }
+
+    /// Lets `frame_ancestors` embed the pages and charts (CSP `frame-ancestors`).
+    pub fn with_frame_ancestors(mut self, frame_ancestors: &security::FrameAncestors) -> Self {
+        self.security = Arc::new(security::SecurityHeaders::new(frame_ancestors));
         self
     }
 
@@ -62,6 +93,9 @@ impl AppState {
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
+    let security = Arc::clone(&state.security);
+    let limits = state.limits;
+    let metrics = Arc::clone(&state.metrics);
     Router::new()
         .merge(routes::pages::router())
         .merge(routes::charts::router())
@@ -75,16 +109,36 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::router())
         .fallback(routes::error_pages::not_found)
         .with_state(state)
+        // Bodies past the limit are refused (413) by the extractors that read them.
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(middleware::from_fn_with_state(
+            limits.request_timeout,
+            limits::request_timeout,
+        ))
         // gzip when the client accepts it; small bodies are left alone.
         .layer(CompressionLayer::new())
+        // Request id, log line and metrics of every answer.
+        .layer(middleware::from_fn_with_state(
+            metrics,
+            observability::observe,
+        ))
+        // Outermost, so that every answer carries them, errors and fallbacks included.
+        .layer(middleware::from_fn_with_state(
+            security,
+            security::add_security_headers,
+        ))
 }
 
 /// Serves `state` on `listener` until the process receives SIGTERM or Ctrl-C; requests in
 /// flight are allowed to finish.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    // The peer address is kept for the per-IP rate limits.
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
 }
 
 async fn shutdown_signal() {

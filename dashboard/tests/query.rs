@@ -129,3 +129,35 @@ async fn public_sql_gives_the_figure_worked_out_by_hand() {
     );
     assert!((row["value"].as_f64().unwrap() - 1000.0 / 12.0).abs() < 1e-9);
 }
+
+#[tokio::test]
+async fn with_every_query_slot_taken_a_statement_is_answered_503_with_retry_after() {
+    let (_dir, state) = state_with(civica_dashboard::routes::query::DEFAULT_LIMITS);
+    let slots = state.limits.concurrent_queries;
+    let taken = std::sync::Arc::clone(&state.query_slots)
+        .acquire_many_owned(u32::try_from(slots).unwrap())
+        .await
+        .unwrap();
+    let response = app(state.clone())
+        .oneshot(post("SELECT 1 AS one"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"], "busy");
+    // The page runs its statement in the same slots.
+    let page = app(state.clone())
+        .oneshot(
+            Request::get("/query?sql=SELECT%201")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+    drop(taken);
+    let (status, _, body) = send(&state, post("SELECT 1 AS one")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

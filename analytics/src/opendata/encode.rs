@@ -102,10 +102,10 @@ impl DownloadFormat {
     /// `table` encoded in this format.
     pub fn encode(self, table: &DatasetTable, config: &OpenDataConfig) -> Result<Vec<u8>> {
         match self {
-            DownloadFormat::Csv => Ok(csv(&table.batch, ',', '.').into_bytes()),
+            DownloadFormat::Csv => Ok(csv(&table.batch, ',', '.', false).into_bytes()),
             DownloadFormat::ExcelCsv => {
                 // The BOM tells Excel the file is UTF-8.
-                Ok(format!("\u{feff}{}", csv(&table.batch, ';', ',')).into_bytes())
+                Ok(format!("\u{feff}{}", csv(&table.batch, ';', ',', true)).into_bytes())
             }
             DownloadFormat::Json => json_document(table, config),
             DownloadFormat::Parquet => parquet(table, config),
@@ -115,7 +115,10 @@ impl DownloadFormat {
 
 /// CSV with `separator` and `decimal` mark, CRLF line ends, quoting as RFC 4180 asks
 /// (fields holding the separator, a quote or a line end are quoted, quotes doubled).
-fn csv(batch: &RecordBatch, separator: char, decimal: char) -> String {
+///
+/// With `neutralise_formulas` (the file meant for spreadsheets), text cells that a
+/// spreadsheet would run as a formula are made plain text; numbers are left as they are.
+fn csv(batch: &RecordBatch, separator: char, decimal: char, neutralise_formulas: bool) -> String {
     let mut out = String::new();
     let schema = batch.schema();
     let header: Vec<String> = schema
@@ -139,6 +142,11 @@ fn csv(batch: &RecordBatch, separator: char, decimal: char) -> String {
                     .downcast_ref::<Float64Array>()
                     .map(|values| number(values.value(row), decimal))
                     .unwrap_or_default(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                    if neutralise_formulas =>
+                {
+                    plain_text(array_value_to_string(column, row).unwrap_or_default())
+                }
                 _ => array_value_to_string(column, row).unwrap_or_default(),
             };
             out.push_str(&quote(&text, separator));
@@ -156,6 +164,17 @@ fn number(value: f64, decimal: char) -> String {
         text
     } else {
         text.replace('.', &decimal.to_string())
+    }
+}
+
+/// A text cell that a spreadsheet shows as text: one starting with a character that opens
+/// a formula (`=`, `+`, `-`, `@`) or that spreadsheets skip before one (tab, carriage return)
+/// gets a leading apostrophe, as OWASP advises against CSV injection.
+fn plain_text(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
     }
 }
 
@@ -260,7 +279,7 @@ mod tests {
     #[test]
     fn csv_follows_rfc_4180_and_leaves_withheld_cells_empty() {
         assert_eq!(
-            csv(&batch(), ',', '.'),
+            csv(&batch(), ',', '.', false),
             "service,year,value,flag\r\na;b,2017,83.25,\r\n\"say \"\"hi\"\"\",2018,,suppressed\r\n"
         );
     }
@@ -268,9 +287,55 @@ mod tests {
     #[test]
     fn excel_variant_uses_semicolons_and_decimal_commas() {
         assert_eq!(
-            csv(&batch(), ';', ','),
+            csv(&batch(), ';', ',', true),
             "service;year;value;flag\r\n\"a;b\";2017;83,25;\r\n\"say \"\"hi\"\"\";2018;;suppressed\r\n"
         );
+    }
+
+    #[test]
+    fn excel_variant_neutralises_formulas_in_text_but_not_negative_numbers() {
+        let schema = Schema::new(vec![
+            Field::new("service", DataType::Utf8, false),
+            Field::new("change", DataType::Float64, true),
+            Field::new("year", DataType::Int32, true),
+        ]);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![
+                "=HYPERLINK(\"http://x.example\")",
+                "+1+1",
+                "-2+3",
+                "@SUM(A1)",
+                "\tcmd",
+                "\r=1",
+                "anagrafe-web",
+            ])),
+            Arc::new(Float64Array::from(vec![
+                Some(-1.5),
+                Some(2.0),
+                None,
+                None,
+                None,
+                None,
+                Some(-0.25),
+            ])),
+            Arc::new(Int32Array::from(vec![Some(-3); 7])),
+        ];
+        let batch = RecordBatch::try_new(Arc::new(schema), columns).unwrap();
+        let excel = csv(&batch, ';', ',', true);
+        let lines: Vec<&str> = excel.split("\r\n").collect();
+        assert_eq!(
+            lines[1],
+            "\"'=HYPERLINK(\"\"http://x.example\"\")\";-1,5;-3"
+        );
+        assert_eq!(lines[2], "'+1+1;2;-3");
+        assert_eq!(lines[3], "'-2+3;;-3");
+        assert_eq!(lines[4], "'@SUM(A1);;-3");
+        assert_eq!(lines[5], "'\tcmd;;-3");
+        assert_eq!(lines[6], "\"'\r=1\";;-3");
+        assert_eq!(lines[7], "anagrafe-web;-0,25;-3");
+        // The plain CSV keeps values as they are: it is read by programs, not spreadsheets.
+        let plain = csv(&batch, ',', '.', false);
+        assert!(plain.contains("\r\n+1+1,2,-3\r\n"), "{plain}");
     }
 
     #[test]

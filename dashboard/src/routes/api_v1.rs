@@ -27,6 +27,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::AppError;
+use crate::limits::{RateLimitLayer, ServerLimits};
 use crate::negotiation::{Format, table_response};
 use crate::routes::{api, query};
 
@@ -38,14 +39,18 @@ use crate::routes::{api, query};
 struct ApiDoc;
 
 /// The routes of `/api/v1` with their OpenAPI document.
-fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+fn documented(limits: &ServerLimits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    // Public SQL is the costly route: each client may call it only so often.
+    let sql = OpenApiRouter::new()
+        .routes(routes!(query::get_query, query::post_query))
+        .layer(RateLimitLayer::new(limits.query_rate));
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(list_kpis))
         .routes(routes!(get_kpi))
         .routes(routes!(list_services))
         .routes(routes!(list_datasets))
         .routes(routes!(get_version))
-        .routes(routes!(query::get_query, query::post_query))
+        .merge(sql)
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
     (router, openapi)
@@ -53,12 +58,12 @@ fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The OpenAPI document of `/api/v1`, as served at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented().1
+    documented(&ServerLimits::default()).1
 }
 
 /// The `/api/v1` routes and `/api/openapi.json`, with validators from the warehouse version.
 pub fn router(state: &AppState) -> Router<AppState> {
-    let (router, openapi) = documented();
+    let (router, openapi) = documented(&state.limits);
     let openapi = Arc::new(openapi);
     router
         .route(

@@ -1,14 +1,60 @@
-//! Liveness probe.
+//! Probes and metrics for operators: `/healthz` (the process answers), `/readyz` (the
+//! warehouse opens and has a commit: the pages have data to show) and `/metrics`.
 
 use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::AppState;
+use crate::error::AppError;
+use crate::observability::METRICS_MEDIA_TYPE;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(get_health))
+    Router::new()
+        .route("/healthz", get(get_health))
+        .route("/readyz", get(get_ready))
+        .route("/metrics", get(get_metrics))
 }
 
 async fn get_health() -> &'static str {
     "ok"
+}
+
+/// 200 once the warehouse has a commit, 503 while it is empty or cannot be read.
+async fn get_ready(State(state): State<AppState>) -> Response {
+    match state.engine.version() {
+        Ok(version) if version > 0 => (StatusCode::OK, format!("ready: version {version}\n")),
+        Ok(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the warehouse has no commit\n".to_string(),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: the warehouse cannot be read");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the warehouse cannot be read\n".to_string(),
+            )
+        }
+    }
+    .into_response()
+}
+
+/// The metrics in the OpenMetrics text format, with the warehouse read at scrape time.
+async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppError> {
+    let version = state.engine.version()?;
+    let counts = state.engine.latest_commit_counts()?;
+    let text = state
+        .metrics
+        .encode(version, counts)
+        .map_err(|_| AppError::internal(std::io::Error::other("encoding the metrics")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, METRICS_MEDIA_TYPE),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        text,
+    )
+        .into_response())
 }

@@ -8,6 +8,8 @@
 //! memory, rows). A longer result is cut and says so (`truncated`, the `civica-truncated`
 //! header); a refused or failing statement is a 400 with the engine's message.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -115,6 +117,8 @@ pub struct QueryResult {
         )),
         (status = 400, description = "Refused or failed: not one read-only statement, a table other than the KPI views, too long, an SQL error or past the time limit", body = ErrorBody),
         (status = 406, description = "No acceptable format", body = ErrorBody),
+        (status = 429, description = "Too many statements from this address; see `Retry-After`", body = ErrorBody),
+        (status = 503, description = "Every query slot is taken; see `Retry-After`", body = ErrorBody),
     ))]
 pub async fn get_query(
     State(state): State<AppState>,
@@ -144,7 +148,10 @@ pub async fn get_query(
             ("civica-truncated" = bool, description = "`true` when the result was cut at the row limit"),
         )),
         (status = 400, description = "A malformed body, or a statement refused or failed (see `GET`)", body = ErrorBody),
+        (status = 413, description = "A body larger than the server accepts (1 MiB by default)", body = ErrorBody),
         (status = 406, description = "No acceptable format", body = ErrorBody),
+        (status = 429, description = "Too many statements from this address; see `Retry-After`", body = ErrorBody),
+        (status = 503, description = "Every query slot is taken; see `Retry-After`", body = ErrorBody),
     ))]
 pub async fn post_query(
     State(state): State<AppState>,
@@ -156,8 +163,16 @@ pub async fn post_query(
         message: e.body_text(),
     })?;
     let format = Format::of_request(params.format.as_deref(), &headers)?;
-    let Json(body) = body.map_err(|e| AppError::BadRequest {
-        message: e.body_text(),
+    let Json(body) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge {
+                message: e.body_text(),
+            }
+        } else {
+            AppError::BadRequest {
+                message: e.body_text(),
+            }
+        }
     })?;
     answer(&state, &body.sql, format).await
 }
@@ -214,6 +229,13 @@ pub(crate) async fn run(
             message: format!("the statement has {length} characters; the limit is {MAX_SQL_CHARS}"),
         });
     }
+    // Held until the statement has run; when every slot is taken the client is asked to
+    // come back rather than queued, so that waiting requests cannot pile up.
+    let _slot = Arc::clone(&state.query_slots)
+        .try_acquire_owned()
+        .map_err(|_| AppError::Busy {
+            retry_after: std::time::Duration::from_secs(1),
+        })?;
     Ok(state
         .engine
         .query_rows(sql, Audience::Public, limits)
