@@ -24,13 +24,6 @@ use crate::catalogue::Catalogue;
 use crate::error::{Error, Result};
 use crate::rollup;
 
-/// How the warehouse's Parquet files are read. Their text columns are declared `Utf8`, so
-/// they are decoded as such: decoding them as string views would only add a cast of every
-/// value back to `Utf8` in each scan.
-fn parquet_format() -> Arc<ParquetFormat> {
-    Arc::new(ParquetFormat::default().with_force_view_types(false))
-}
-
 /// The analytics engine over one warehouse.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -245,7 +238,7 @@ impl Engine {
         for name in rollup::ROLLUP_TABLES {
             let file = absolute(&rollup::rollup_file(&self.layout, commit, name))?;
             let url = ListingTableUrl::parse(file.display().to_string())?;
-            let options = ListingOptions::new(parquet_format())
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
                 .with_file_extension(".parquet");
             let schema = rollup::rollup_schema(name);
             reader
@@ -275,7 +268,7 @@ async fn register_parquet_table(
 ) -> Result<()> {
     if let Some(dir) = dir.filter(|d| d.is_dir()) {
         let url = ListingTableUrl::parse(format!("{}/", absolute(dir)?.display()))?;
-        let options = ListingOptions::new(parquet_format())
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![(partition.0.to_string(), partition.1)]);
         ctx.register_listing_table(name, url.as_str(), options, Some(file_schema), None)
