@@ -13,6 +13,7 @@ pub mod i18n;
 pub mod negotiation;
 pub mod page_cache;
 pub mod routes;
+pub mod staff;
 pub mod views;
 
 use std::sync::Arc;
@@ -35,11 +36,18 @@ pub struct AppState {
     pub pages: Arc<page_cache::PageCache>,
     /// Bounds of the public SQL (`/api/v1/query`, `/query`): time, memory, rows.
     pub query_limits: QueryLimits,
+    /// Staff accounts, sessions and uploads.
+    pub staff: Arc<staff::Staff>,
 }
 
 impl AppState {
     pub fn new(engine: Engine) -> Self {
+        let mut staff = staff::StaffConfig::public_only();
+        if let Some(parent) = engine.layout().root().parent() {
+            staff.upload_dir = parent.join("civica-uploads");
+        }
         AppState {
+            staff: Arc::new(staff::Staff::new(staff)),
             engine: Arc::new(engine),
             opendata: Arc::new(OpenDataConfig::default()),
             pages: Arc::new(page_cache::PageCache::new()),
@@ -50,6 +58,12 @@ impl AppState {
     /// Runs public SQL within `limits` instead of [`routes::query::DEFAULT_LIMITS`].
     pub fn with_query_limits(mut self, limits: QueryLimits) -> Self {
         self.query_limits = limits;
+        self
+    }
+
+    /// Lets staff sign in, read everything and upload logs as `config` says.
+    pub fn with_staff(mut self, config: staff::StaffConfig) -> Self {
+        self.staff = Arc::new(staff::Staff::new(config));
         self
     }
 
@@ -72,6 +86,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::api_v1::router(&state))
         .merge(routes::query::router())
         .merge(routes::docs::router())
+        .merge(routes::staff::router(&state))
         .merge(routes::health::router())
         .fallback(routes::error_pages::not_found)
         .with_state(state)
