@@ -102,6 +102,11 @@ pub struct Server {
 impl Server {
     /// Starts `civica serve` on 127.0.0.1 with a free port and waits until it listens.
     pub fn start(warehouse: &Path) -> Server {
+        Server::start_with(warehouse, &[])
+    }
+
+    /// Starts `civica serve` with the further arguments `extra` (see [`Server::start`]).
+    pub fn start_with(warehouse: &Path, extra: &[&str]) -> Server {
         let mut child = civica()
             .env("RUST_LOG", "info")
             .args([
@@ -111,6 +116,7 @@ impl Server {
                 "--warehouse",
                 s(warehouse),
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
