@@ -156,7 +156,7 @@ impl Viewer {
 
     /// The viewer of a request: an `Authorization: Bearer` token (a wrong one is refused,
     /// not taken for the public), else the session cookie, else the public.
-    pub fn of_request(staff: &Staff, headers: &HeaderMap) -> Result<Viewer, Response> {
+    pub fn of_request(staff: &Staff, headers: &HeaderMap) -> Result<Viewer, BadToken> {
         if let Some(authorization) = headers.get(header::AUTHORIZATION) {
             let token = authorization
                 .to_str()
@@ -169,7 +169,7 @@ impl Viewer {
                     user,
                     session: None,
                 }),
-                None => Err(unauthorised()),
+                None => Err(BadToken),
             };
         }
         let session = cookie_value(headers, SESSION_COOKIE)
@@ -187,23 +187,28 @@ impl Viewer {
     }
 }
 
-/// 401 for a missing or wrong API token.
-fn unauthorised() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        axum::Json(serde_json::json!({
-            "error": "unauthorised",
-            "message": "the API token is not valid",
-        })),
-    )
-        .into_response()
+/// An `Authorization` header without a valid API token: 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadToken;
+
+impl IntoResponse for BadToken {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            axum::Json(serde_json::json!({
+                "error": "unauthorised",
+                "message": "the API token is not valid",
+            })),
+        )
+            .into_response()
+    }
 }
 
 impl FromRequestParts<AppState> for Viewer {
-    type Rejection = Response;
+    type Rejection = BadToken;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, BadToken> {
         Viewer::of_request(&state.staff, &parts.headers)
     }
 }
