@@ -506,3 +506,36 @@ fn an_uploaded_messy_log_is_ingested_and_its_quarantine_shown() {
     );
     assert_eq!(none.status, 404);
 }
+
+/// The cell of `service` and `year` among the rows of a `/api/kpi` answer.
+fn kpi_cell<'a>(answer: &'a serde_json::Value, service: &str, year: i64) -> &'a serde_json::Value {
+    answer["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service"] == service && r["year"] == year)
+        .unwrap_or_else(|| panic!("no {service} {year} in {answer}"))
+}
+
+#[test]
+fn staff_see_the_kpi_cells_the_public_sees_withheld() {
+    let setup = Setup::new();
+    let token = run_ok(&["user", "token", "anna", "--users", s(&setup.users)]);
+    let bearer = format!("Bearer {}", token.trim());
+    let server = setup.serve(&[]);
+    let path = "/api/kpi/online_share?by=service,year";
+
+    // suap 2016 has 2 requests (tests/fixtures/README.md): below the public minimum of 5.
+    let public = http(&server, "GET", path, &[], b"").json();
+    assert_eq!(public["audience"], "public");
+    let cell = kpi_cell(&public, "suap", 2016);
+    assert_eq!(cell["flag"], "suppressed", "{cell}");
+    assert!(cell["value"].is_null(), "{cell}");
+
+    let answer = http(&server, "GET", path, &[("authorization", &bearer)], b"");
+    assert_eq!(answer.header("cache-control"), "private, no-store");
+    let staff = answer.json();
+    assert_eq!(staff["audience"], "internal");
+    // 1 digital request out of 2.
+    assert_eq!(kpi_cell(&staff, "suap", 2016)["value"], 50.0);
+}
