@@ -13,6 +13,9 @@ use civica_analytics::kpi::parse_years;
 use civica_analytics::opendata::OpenDataConfig;
 use civica_analytics::{Audience, Catalogue, Dimension, Engine, KpiQuery, OutputFormat, Scan};
 use civica_dashboard::limits::{RateLimit, ServerLimits};
+use civica_dashboard::staff::StaffConfig;
+use civica_dashboard::staff::accounts::Users;
+use civica_dashboard::staff::ingests::{IngestOutcome, Ingester};
 use civica_ingest::sample::{SampleOptions, write_sample};
 use civica_ingest::{IngestOptions, IngestSummary, Layout, LogKind, Profile, Pseudonymiser};
 use clap::{Args, Parser, Subcommand};
@@ -155,12 +158,22 @@ enum Command {
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
         runs: u32,
     },
+    /// Manage staff accounts (the users file).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Serve the dashboard.
     Serve {
         #[command(flatten)]
         warehouse: WarehouseArgs,
         #[command(flatten)]
         bind: BindArgs,
+        #[command(flatten)]
+        staff: StaffArgs,
+        /// The pseudonymisation key of uploaded logs (as for `civica ingest`).
+        #[command(flatten)]
+        key: KeyArgs,
         /// Publisher and licence of the open data (TOML with [publisher] and [licence]);
         /// default: the sample city, CC BY 4.0.
         #[arg(long)]
@@ -197,6 +210,70 @@ enum Command {
         #[arg(long, default_value = "data/sample")]
         sample_dir: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Add a staff account, or set the password of an existing one. The password is read
+    /// from standard input (one line), never from the command line.
+    Add {
+        /// User name: lower-case letters, digits, `.`, `_`, `-`.
+        name: String,
+        #[command(flatten)]
+        users: UsersArgs,
+        /// Read the password from standard input (the only way; accepted for scripts that
+        /// say so explicitly).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Make a new API token for a staff account: printed once, only its hash is kept.
+    Token {
+        name: String,
+        #[command(flatten)]
+        users: UsersArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct UsersArgs {
+    /// The users file (TOML, mode 0600); default: civica-users.toml beside the warehouse.
+    #[arg(long)]
+    users: Option<PathBuf>,
+    #[command(flatten)]
+    warehouse: WarehouseArgs,
+}
+
+impl UsersArgs {
+    fn path(&self) -> PathBuf {
+        users_file(self.users.clone(), &self.warehouse.warehouse)
+    }
+}
+
+/// The users file: `--users`, else `civica-users.toml` beside (never inside) the warehouse.
+fn users_file(users: Option<PathBuf>, warehouse: &Path) -> PathBuf {
+    users.unwrap_or_else(|| {
+        warehouse
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("civica-users.toml")
+    })
+}
+
+#[derive(Debug, Args)]
+struct StaffArgs {
+    /// The users file of staff accounts (`civica user add`); default: civica-users.toml
+    /// beside the warehouse.
+    #[arg(long)]
+    users: Option<PathBuf>,
+    /// Mark session cookies Secure (the server is reached over TLS, e.g. behind a proxy).
+    #[arg(long)]
+    secure_cookies: bool,
+    /// The largest log file staff may upload, in MiB.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_upload_mib: u64,
+    /// The largest upload in bytes (overrides --max-upload-mib; for tests).
+    #[arg(long, hide = true)]
+    max_upload_bytes: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -345,14 +422,14 @@ fn run(cli: Cli) -> Result<()> {
             let summary = civica_ingest::compact(&Layout::new(&warehouse.warehouse))
                 .with_context(|| format!("compacting {}", warehouse.warehouse.display()))?;
             // The rows did not change, but the commit did: roll-ups are keyed by commit.
-            if let Err(e) = materialise_rollups(&runtime, &warehouse.warehouse) {
+            if let Err(e) = materialise_rollups(runtime.handle(), &warehouse.warehouse) {
                 eprintln!("civica: warning: {e:#}");
             }
             println!("{}", serde_json::to_string(&summary)?);
             Ok(())
         }
         Command::Rollup { warehouse } => {
-            let summary = materialise_rollups(&runtime, &warehouse.warehouse)?;
+            let summary = materialise_rollups(runtime.handle(), &warehouse.warehouse)?;
             println!("{}", serde_json::to_string(&summary)?);
             Ok(())
         }
@@ -433,16 +510,21 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
+        Command::User { action } => user(action),
         Command::Serve {
             warehouse,
             bind,
+            staff,
+            key,
             opendata_config,
             hardening,
         } => {
             let config = load_opendata_config(opendata_config.as_deref())?;
+            let staff = staff_config(&runtime, &warehouse.warehouse, staff, key);
             let state =
                 civica_dashboard::AppState::new(Engine::new(Layout::new(&warehouse.warehouse)))
-                    .with_opendata(config);
+                    .with_opendata(config)
+                    .with_staff(staff);
             runtime.block_on(serve(bind.bind, hardening.apply(state)?))
         }
         Command::Export {
@@ -494,8 +576,16 @@ fn run(cli: Cli) -> Result<()> {
                 IngestSettings::default(),
                 false,
             )?;
+            let staff = StaffArgs {
+                users: None,
+                secure_cookies: false,
+                max_upload_mib: 200,
+                max_upload_bytes: None,
+            };
+            let staff = staff_config(&runtime, &warehouse.warehouse, staff, key);
             let state =
-                civica_dashboard::AppState::new(Engine::new(Layout::new(&warehouse.warehouse)));
+                civica_dashboard::AppState::new(Engine::new(Layout::new(&warehouse.warehouse)))
+                    .with_staff(staff);
             runtime.block_on(serve(bind.bind, state))
         }
     }
@@ -527,7 +617,6 @@ fn ingest(
     settings: IngestSettings,
     json: bool,
 ) -> Result<()> {
-    let layout = Layout::new(warehouse);
     // A spinner with rows per second on a terminal; plain log lines otherwise.
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
@@ -542,22 +631,55 @@ fn ingest(
             tracing::info!(rows, "rows read");
         }
     };
+    let result = ingest_files(
+        runtime.handle(),
+        warehouse,
+        files,
+        pseudonymiser,
+        settings,
+        &report,
+    );
+    bar.finish_and_clear();
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) => {
+            if let Some(refused @ civica_ingest::Error::Refused { .. }) =
+                e.downcast_ref::<civica_ingest::Error>()
+            {
+                eprintln!("civica: {refused}");
+                std::process::exit(2);
+            }
+            return Err(e);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(())
+}
+
+/// The one ingest of civica, for the command line and for uploads from the dashboard: load
+/// `files` as one commit, materialise the roll-ups, and list unknown service codes among the
+/// warnings. `progress` hears the rows read so far.
+fn ingest_files(
+    runtime: &tokio::runtime::Handle,
+    warehouse: &Path,
+    files: &[PathBuf],
+    pseudonymiser: &Pseudonymiser,
+    settings: IngestSettings,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<IngestSummary> {
+    let layout = Layout::new(warehouse);
     let options = IngestOptions {
         profile: settings.profile,
         kind: settings.kind,
         fail_on_quarantine: settings.fail_on_quarantine,
-        progress: Some(&report),
+        progress: Some(progress),
     };
-    let result = civica_ingest::ingest(&layout, files, pseudonymiser, &options);
-    bar.finish_and_clear();
-    let mut summary = match result {
-        Ok(summary) => summary,
-        Err(e @ civica_ingest::Error::Refused { .. }) => {
-            eprintln!("civica: {e}");
-            std::process::exit(2);
-        }
-        Err(e) => return Err(e).with_context(|| format!("ingesting into {}", warehouse.display())),
-    };
+    let mut summary = civica_ingest::ingest(&layout, files, pseudonymiser, &options)
+        .with_context(|| format!("ingesting into {}", warehouse.display()))?;
     // Service codes are the city's own: unknown ones are kept, and listed so that the
     // catalogue can be completed (their area is `uncatalogued` until then).
     let catalogue = Catalogue::default();
@@ -582,12 +704,101 @@ fn ingest(
         );
         summary.warnings.push(message);
     }
-    if json {
-        println!("{}", serde_json::to_string(&summary)?);
-    } else {
-        print_summary(&summary);
+    Ok(summary)
+}
+
+/// Staff access of `civica serve`: the users file, cookies, the upload limit, and uploads
+/// ingested by [`ingest_files`] with the default settings (the dialect sniffed, as
+/// `civica ingest FILE` does). The key is loaded at the first upload, as `civica ingest`
+/// would load it, so a server that gets no upload never creates one.
+fn staff_config(
+    runtime: &tokio::runtime::Runtime,
+    warehouse: &Path,
+    args: StaffArgs,
+    key: KeyArgs,
+) -> StaffConfig {
+    let handle = runtime.handle().clone();
+    let root = warehouse.to_path_buf();
+    let ingest = move |file: &Path, progress: &(dyn Fn(u64) + Sync)| {
+        let run = || -> Result<IngestOutcome> {
+            let pseudonymiser = load_key(&key)?;
+            let summary = ingest_files(
+                &handle,
+                &root,
+                &[file.to_path_buf()],
+                &pseudonymiser,
+                IngestSettings::default(),
+                progress,
+            )?;
+            Ok(IngestOutcome {
+                commit: summary.commit,
+                committed: summary.committed,
+                rows_read: summary.rows_read,
+                rows_accepted: summary.rows_accepted,
+                rows_quarantined: summary.rows_quarantined,
+                rows_duplicate: summary.rows_duplicate,
+                rows_updated: summary.rows_updated,
+                warnings: summary.warnings,
+            })
+        };
+        run().map_err(|e| format!("{e:#}"))
+    };
+    StaffConfig {
+        users_file: Some(users_file(args.users, warehouse)),
+        secure_cookies: args.secure_cookies,
+        upload_limit: args
+            .max_upload_bytes
+            .unwrap_or(args.max_upload_mib.saturating_mul(1 << 20)),
+        upload_dir: warehouse
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("civica-uploads"),
+        ingester: Some(Ingester(std::sync::Arc::new(ingest))),
     }
-    Ok(())
+}
+
+/// `civica user add` and `civica user token`.
+fn user(action: UserAction) -> Result<()> {
+    match action {
+        UserAction::Add {
+            name,
+            users,
+            password_stdin: _,
+        } => {
+            let path = users.path();
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            let password = line.trim_end_matches(['\n', '\r']);
+            let mut accounts = Users::load(&path)?;
+            let existed = accounts.get(&name).is_some();
+            accounts.set_password(&name, password)?;
+            accounts.save(&path)?;
+            eprintln!(
+                "civica: {} `{name}` in {}",
+                if existed {
+                    "set the password of"
+                } else {
+                    "added staff account"
+                },
+                path.display()
+            );
+            Ok(())
+        }
+        UserAction::Token { name, users } => {
+            let path = users.path();
+            let mut accounts = Users::load(&path)?;
+            let token = accounts.new_token(&name)?;
+            accounts.save(&path)?;
+            println!("{token}");
+            eprintln!(
+                "civica: the token is shown once; only its hash is kept in {}",
+                path.display()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// The benchmark's questions as catalogue KPIs: (a) online share by service and year, (b) mean
@@ -659,7 +870,7 @@ async fn bench_queries(engine: &Engine, runs: u32) -> Result<serde_json::Value> 
 
 /// Materialises the roll-ups of the warehouse's latest commit (nothing when they exist).
 fn materialise_rollups(
-    runtime: &tokio::runtime::Runtime,
+    runtime: &tokio::runtime::Handle,
     warehouse: &Path,
 ) -> Result<civica_analytics::RollupSummary> {
     let engine = Engine::new(Layout::new(warehouse));

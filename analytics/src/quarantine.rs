@@ -12,7 +12,15 @@ impl Engine {
         let ctx = self.session().await?;
         let mut df = ctx.table(civica_ingest::layout::QUARANTINE_TABLE).await?;
         if let Some(ingest) = ingest {
-            df = df.filter(col("ingest").eq(lit(ingest as i64)))?;
+            // Strict bounds, not `ingest = n`: an equality on a partition column (or a range
+            // the optimiser turns into one) makes DataFusion look for the folder `ingest=n`,
+            // and the folders are zero-padded (`ingest=000002`), so it would find nothing.
+            let n = ingest as i64;
+            df = df.filter(
+                col("ingest")
+                    .gt(lit(n - 1))
+                    .and(col("ingest").lt(lit(n + 1))),
+            )?;
         }
         let df = df
             .select(vec![

@@ -16,6 +16,7 @@ pub mod observability;
 pub mod page_cache;
 pub mod routes;
 pub mod security;
+pub mod staff;
 pub mod views;
 
 use std::sync::Arc;
@@ -47,11 +48,18 @@ pub struct AppState {
     pub query_slots: Arc<tokio::sync::Semaphore>,
     /// Request counts and latencies for `/metrics`, and the request ids.
     pub metrics: Arc<observability::Metrics>,
+    /// Staff accounts, sessions and uploads.
+    pub staff: Arc<staff::Staff>,
 }
 
 impl AppState {
     pub fn new(engine: Engine) -> Self {
+        let mut staff = staff::StaffConfig::public_only();
+        if let Some(parent) = engine.layout().root().parent() {
+            staff.upload_dir = parent.join("civica-uploads");
+        }
         AppState {
+            staff: Arc::new(staff::Staff::new(staff)),
             engine: Arc::new(engine),
             opendata: Arc::new(OpenDataConfig::default()),
             pages: Arc::new(page_cache::PageCache::new()),
@@ -84,6 +92,12 @@ impl AppState {
         self
     }
 
+    /// Lets staff sign in, read everything and upload logs as `config` says.
+    pub fn with_staff(mut self, config: staff::StaffConfig) -> Self {
+        self.staff = Arc::new(staff::Staff::new(config));
+        self
+    }
+
     /// Publishes the open data under `config` instead of the sample city's defaults.
     pub fn with_opendata(mut self, config: OpenDataConfig) -> Self {
         self.opendata = Arc::new(config);
@@ -106,6 +120,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::api_v1::router(&state))
         .merge(routes::query::router())
         .merge(routes::docs::router())
+        .merge(routes::staff::router(&state))
         .merge(routes::health::router())
         .fallback(routes::error_pages::not_found)
         .with_state(state)

@@ -13,7 +13,9 @@
 // no <script>, and with JavaScript disabled the content is there and the year form works.
 //
 // Environment: CHROMIUM (default /usr/bin/chromium), SCREENSHOT_DIR (default
-// tests/browser/screenshots, git-ignored).
+// tests/browser/screenshots, git-ignored), AUDIT_LOGIN (`user:password` of a staff account of
+// the `sample` server: pages marked `staff` are audited signed in, after posting the sign-in
+// form like a browser does).
 'use strict';
 
 const fs = require('node:fs');
@@ -55,6 +57,11 @@ const PAGES = [
   // The API reference, rendered from the OpenAPI document.
   { name: 'api-docs', server: 'sample', path: '/api/docs', charts: false },
   { name: 'api-docs-en', server: 'sample', path: '/api/docs?lang=en', charts: false },
+  // Staff: the sign-in form (public), and the upload form once signed in (`staff`).
+  { name: 'login', server: 'sample', path: '/login', charts: false },
+  { name: 'login-en', server: 'sample', path: '/login?lang=en', charts: false },
+  { name: 'upload', server: 'sample', path: '/staff/upload', charts: false, staff: true },
+  { name: 'upload-en', server: 'sample', path: '/staff/upload?lang=en', charts: false, staff: true },
   // Nothing ingested yet: no years, "Nessun dato".
   { name: 'empty', server: 'empty', path: '/', charts: true, form: 'year' },
   // Error pages, in the site's frame.
@@ -120,12 +127,18 @@ async function main() {
   const results = [];
   try {
     console.log(`browser audit: ${await browser.version()}`);
+    const session = servers.sample ? await signIn(servers.sample) : null;
     for (const pageSpec of PAGES) {
       const base = servers[pageSpec.server];
       if (!base) {
         results.push({ name: pageSpec.name, problems: [`no server "${pageSpec.server}" given`] });
         continue;
       }
+      if (pageSpec.staff && !session) {
+        results.push({ name: pageSpec.name, problems: ['a staff page, and no AUDIT_LOGIN to sign in with'] });
+        continue;
+      }
+      pageSpec.cookie = pageSpec.staff ? session : undefined;
       const url = new URL(pageSpec.path, base).href;
       results.push(await checkServedHtml(pageSpec, url));
       for (const viewport of VIEWPORTS) {
@@ -162,14 +175,70 @@ function indent(text, prefix) {
     .join('\n');
 }
 
+// Signs in to the server at `base` as AUDIT_LOGIN (`user:password`) by posting the sign-in
+// form with its CSRF token and cookie; returns the session cookie (`civica_session=…`), or null
+// when AUDIT_LOGIN is not set.
+async function signIn(base) {
+  const login = process.env.AUDIT_LOGIN;
+  if (!login) return null;
+  const at = login.indexOf(':');
+  const [username, password] = [login.slice(0, at), login.slice(at + 1)];
+  const form = await fetch(new URL('/login', base), { signal: AbortSignal.timeout(NAV_TIMEOUT_MS) });
+  const html = await form.text();
+  const csrf = /name="csrf" value="([^"]*)"/.exec(html);
+  const cookie = (form.headers.getSetCookie() || []).find((c) => c.startsWith('civica_login_csrf='));
+  if (!csrf || !cookie) fail('the sign-in form has no CSRF token or cookie');
+  const answer = await fetch(new URL('/login', base), {
+    method: 'POST',
+    redirect: 'manual',
+    signal: AbortSignal.timeout(NAV_TIMEOUT_MS),
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: cookie.split(';')[0] },
+    body: new URLSearchParams({ username, password, csrf: csrf[1] }).toString(),
+  });
+  const session = (answer.headers.getSetCookie() || []).find((c) => c.startsWith('civica_session='));
+  if (answer.status !== 303 || !session) fail(`signing in as ${username} failed: HTTP ${answer.status}`);
+  return session.split(';')[0];
+}
+
+// The request headers of a page fetched outside the browser: Italian, and the staff session
+// when the page needs one.
+function pageHeaders(pageSpec) {
+  const headers = { 'Accept-Language': 'it-IT,it;q=0.9' };
+  if (pageSpec.cookie) headers.Cookie = pageSpec.cookie;
+  return headers;
+}
+
+// Readies a browser tab for a page: an Italian reader, signed in when the page needs it.
+async function prepare(page, pageSpec, url) {
+  await page.setExtraHTTPHeaders({ 'Accept-Language': 'it-IT,it;q=0.9' });
+  if (pageSpec.cookie) {
+    const [name, value] = pageSpec.cookie.split('=');
+    await page.setCookie({ name, value, url });
+  }
+}
+
+// Signs the browser out again after a staff page, so that public pages stay public.
+async function forget(page, pageSpec, url) {
+  if (pageSpec.cookie) {
+    await page.deleteCookie({ name: pageSpec.cookie.split('=')[0], url }).catch(() => {});
+  }
+}
+
+// A problem when the browser did not stay on the page asked for (e.g. sent to /login).
+function landedElsewhere(page, url) {
+  const [asked, landed] = [new URL(url), new URL(page.url())];
+  return asked.pathname === landed.pathname ? [] : [`redirected from ${asked.pathname} to ${landed.pathname}`];
+}
+
 // The HTML as served: 200, text/html, and no script at all (the pages must work without JS).
 async function checkServedHtml(pageSpec, url) {
   const name = `${pageSpec.name} served HTML has no JavaScript`;
   const problems = [];
   try {
     const response = await fetch(url, {
+      redirect: 'manual',
       signal: AbortSignal.timeout(NAV_TIMEOUT_MS),
-      headers: { 'Accept-Language': 'it-IT,it;q=0.9' },
+      headers: pageHeaders(pageSpec),
     });
     const body = await response.text();
     const expected = pageSpec.status || 200;
@@ -217,13 +286,14 @@ async function auditPage(browser, pageSpec, url, viewport, shotDir) {
     page.setDefaultTimeout(NAV_TIMEOUT_MS);
     const errors = watch(page, pageSpec.status);
     // Chromium asks for English by default; an Italian reader's browser asks for Italian.
-    await page.setExtraHTTPHeaders({ 'Accept-Language': 'it-IT,it;q=0.9' });
+    await prepare(page, pageSpec, url);
     await page.setViewport({ width: viewport.width, height: viewport.height });
     // 304: the browser revalidated its cached copy with the page's ETag (as it should).
     const response = await page.goto(url, { waitUntil: 'load' });
     if (!response || ![pageSpec.status || 200, 304].includes(response.status())) {
       problems.push(`HTTP ${response ? response.status() : 'no response'} for ${url}`);
     }
+    problems.push(...landedElsewhere(page, url));
     const shot = path.join(shotDir, `${pageSpec.name}-${viewport.name}.png`);
     await page.screenshot({ path: shot, fullPage: true });
 
@@ -263,6 +333,7 @@ async function auditPage(browser, pageSpec, url, viewport, shotDir) {
     problems.push(`error: ${err.stack || err}`);
     return { name, problems };
   } finally {
+    await forget(page, pageSpec, url);
     await page.close().catch(() => {});
   }
 }
@@ -399,8 +470,9 @@ async function checkWithoutJavaScript(browser, pageSpec, url) {
     page.setDefaultTimeout(NAV_TIMEOUT_MS);
     const errors = watch(page, pageSpec.status);
     await page.setJavaScriptEnabled(false);
-    await page.setExtraHTTPHeaders({ 'Accept-Language': 'it-IT,it;q=0.9' });
+    await prepare(page, pageSpec, url);
     await page.goto(url, { waitUntil: 'load' });
+    problems.push(...landedElsewhere(page, url));
     // Puppeteer's queries run in an isolated world, which still works with page scripts off.
     const required = ['h1', 'html[lang]', 'footer a[href*="#accessibilita"]'];
     if (pageSpec.charts) required.push('figure svg[role="img"]', 'figcaption', 'table caption');
@@ -445,6 +517,7 @@ async function checkWithoutJavaScript(browser, pageSpec, url) {
   } catch (err) {
     problems.push(`error: ${err.stack || err}`);
   } finally {
+    await forget(page, pageSpec, url);
     await page.close().catch(() => {});
   }
   return { name, problems };

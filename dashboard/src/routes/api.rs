@@ -1,6 +1,10 @@
-//! The JSON API: `GET /api/kpi/{id}?by=service,year&year=2017`.
+//! The JSON API: `GET /api/kpi/{id}?by=service,year&year=2017`. The public gets
+//! disclosure-controlled rows; signed-in staff and API tokens get every cell (`"audience":
+//! "internal"`), in answers no cache keeps.
 
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use civica_analytics::format::{OutputFormat, encode_batches};
@@ -11,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::AppError;
+use crate::staff::Viewer;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/kpi/{id}", get(get_kpi))
@@ -70,9 +75,10 @@ pub fn kpi_query(
 
 async fn get_kpi(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(id): Path<String>,
     Query(params): Query<KpiParams>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     let def = state
         .engine
         .catalogue()
@@ -81,13 +87,13 @@ async fn get_kpi(
             message: e.to_string(),
         })?
         .clone();
-    let query = kpi_query(&def.id, &params, &[])?;
+    let query = kpi_query(&def.id, &params, &[])?.for_audience(viewer.audience());
     let by = query.by.clone();
     let result = state.engine.kpi(&query).await?;
     let rows = encode_batches(&[result.batch()?], OutputFormat::Json)?;
     let rows: Value = serde_json::from_slice(&rows).map_err(AppError::internal)?;
     let targets = state.engine.targets(&def.id).await?;
-    Ok(Json(json!({
+    let mut response = Json(json!({
         "kpi": def.id,
         "title": def.title,
         "description": def.description,
@@ -98,5 +104,13 @@ async fn get_kpi(
         "targets": targets,
         "version": state.engine.version()?,
         "rows": rows,
-    })))
+    }))
+    .into_response();
+    if viewer.is_staff() {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+    }
+    Ok(response)
 }

@@ -10,3 +10,4 @@ pub mod health;
 pub mod opendata;
 pub mod pages;
 pub mod query;
+pub mod staff;

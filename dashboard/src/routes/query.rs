@@ -17,8 +17,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use civica_analytics::QueryLimits;
 use civica_analytics::sql::QueryRows;
-use civica_analytics::{Audience, QueryLimits};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -27,6 +27,7 @@ use crate::error::AppError;
 use crate::i18n::LangChoice;
 use crate::negotiation::{Format, table_response};
 use crate::routes::api_v1::{BinaryTable, ErrorBody, json_rows};
+use crate::staff::Viewer;
 use crate::views;
 
 /// The bounds of public SQL unless the server is told otherwise.
@@ -122,6 +123,7 @@ pub struct QueryResult {
     ))]
 pub async fn get_query(
     State(state): State<AppState>,
+    viewer: Viewer,
     params: Result<Query<QueryParams>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
@@ -129,7 +131,7 @@ pub async fn get_query(
         message: e.body_text(),
     })?;
     let format = Format::of_request(params.format.as_deref(), &headers)?;
-    answer(&state, &params.sql, format).await
+    answer(&state, &viewer, &params.sql, format).await
 }
 
 /// Runs read-only SQL over the public KPI views (the statement in a JSON body).
@@ -155,6 +157,7 @@ pub async fn get_query(
     ))]
 pub async fn post_query(
     State(state): State<AppState>,
+    viewer: Viewer,
     params: Result<Query<FormatParams>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Json<QueryRequest>, JsonRejection>,
@@ -174,12 +177,17 @@ pub async fn post_query(
             }
         }
     })?;
-    answer(&state, &body.sql, format).await
+    answer(&state, &viewer, &body.sql, format).await
 }
 
 /// Runs `sql` and answers in `format`, saying whether the result was cut.
-async fn answer(state: &AppState, sql: &str, format: Format) -> Result<Response, AppError> {
-    let rows = run(state, sql, state.query_limits).await?;
+async fn answer(
+    state: &AppState,
+    viewer: &Viewer,
+    sql: &str,
+    format: Format,
+) -> Result<Response, AppError> {
+    let rows = run(state, viewer, sql, state.query_limits).await?;
     let mut response = if format == Format::Json {
         let schema =
             rows.batches.first().map(|b| b.schema()).ok_or_else(|| {
@@ -207,13 +215,21 @@ async fn answer(state: &AppState, sql: &str, format: Format) -> Result<Response,
         TRUNCATED_HEADER,
         HeaderValue::from_static(if rows.truncated { "true" } else { "false" }),
     );
+    if viewer.is_staff() {
+        // Full tables: never kept by a cache, never given to another viewer.
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+    }
     Ok(response)
 }
 
-/// Runs the public statement `sql` within `limits`, after checking that there is one and
-/// that it is not too long.
+/// Runs the statement `sql` for `viewer` (the public: the KPI views; staff: every table)
+/// within `limits`, after checking that there is one and that it is not too long.
 pub(crate) async fn run(
     state: &AppState,
+    viewer: &Viewer,
     sql: &str,
     limits: QueryLimits,
 ) -> Result<QueryRows, AppError> {
@@ -238,7 +254,7 @@ pub(crate) async fn run(
         })?;
     Ok(state
         .engine
-        .query_rows(sql, Audience::Public, limits)
+        .query_rows(sql, viewer.audience(), limits)
         .await?)
 }
 
@@ -253,6 +269,7 @@ pub struct QueryPageParams {
 /// statement is refused). Not cached: results are cheap to recompute and costly to keep.
 async fn get_query_page(
     State(state): State<AppState>,
+    viewer: Viewer,
     Query(params): Query<QueryPageParams>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
@@ -260,7 +277,7 @@ async fn get_query_page(
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
     let choice = LangChoice::negotiate(params.lang.as_deref(), accept);
-    let page = views::query::build(&state, choice, params.sql.as_deref()).await?;
+    let page = views::query::build(&state, choice, &viewer, params.sql.as_deref()).await?;
     let status = if page.error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -272,7 +289,14 @@ async fn get_query_page(
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CONTENT_LANGUAGE, choice.lang.code()),
-            (header::CACHE_CONTROL, "no-cache"),
+            (
+                header::CACHE_CONTROL,
+                if viewer.is_staff() {
+                    "private, no-store"
+                } else {
+                    "no-cache"
+                },
+            ),
             (header::VARY, "Accept-Language"),
         ],
         body,

@@ -17,6 +17,7 @@ pub mod query;
 pub mod service;
 mod service_charts;
 pub mod services;
+pub mod staff;
 
 use std::collections::BTreeMap;
 
@@ -130,6 +131,16 @@ pub struct PageFrame {
     pub updated: Option<String>,
     /// Whether the footer states the freshness of the data (not when it could not be read).
     pub freshness: bool,
+    /// The signed-in member of staff, shown in the header with the sign-out button (only on
+    /// pages that are never cached: staff pages and the query page).
+    pub staff: Option<StaffBadge>,
+}
+
+/// "Signed in as …" in the header, and the token of the sign-out form.
+#[derive(Debug, Clone)]
+pub struct StaffBadge {
+    pub user: String,
+    pub csrf: String,
 }
 
 /// The page types, for the navigation.
@@ -214,7 +225,17 @@ impl PageFrame {
             version: 0,
             updated: None,
             freshness: false,
+            staff: None,
         }
+    }
+
+    /// The frame showing who is signed in, when `viewer` has a session.
+    pub fn with_viewer(mut self, viewer: &crate::staff::Viewer) -> Self {
+        self.staff = viewer.signed_in().map(|(user, session)| StaffBadge {
+            user: user.to_string(),
+            csrf: session.csrf.clone(),
+        });
+        self
     }
 
     /// The interface message `key` in the page's language.

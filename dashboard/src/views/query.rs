@@ -15,6 +15,7 @@ use crate::error::AppError;
 use crate::i18n::LangChoice;
 use crate::negotiation::Format;
 use crate::routes::query::{MAX_SQL_CHARS, run};
+use crate::staff::Viewer;
 
 /// The most rows the page shows; the downloads hold up to the API's limit.
 pub const PAGE_ROWS: usize = 1_000;
@@ -66,6 +67,7 @@ pub struct Download {
 pub async fn build(
     state: &AppState,
     choice: LangChoice,
+    viewer: &Viewer,
     sql: Option<&str>,
 ) -> Result<QueryPage, AppError> {
     let lang = choice.lang;
@@ -82,7 +84,8 @@ pub async fn build(
         Section::Query,
         &path,
         format!("{} — civica", lang.t("query-heading")),
-    )?;
+    )?
+    .with_viewer(viewer);
     let limits = state.query_limits;
     let page_limits = QueryLimits {
         max_rows: limits.max_rows.min(PAGE_ROWS),
@@ -115,7 +118,7 @@ pub async fn build(
     let (result, error) = if sql.is_empty() {
         (None, None)
     } else {
-        match run(state, sql, page_limits).await {
+        match run(state, viewer, sql, page_limits).await {
             Ok(rows) => {
                 let table = text_table(&rows.batches)?;
                 let shown = table.rows.len();
