@@ -238,6 +238,22 @@ fn a_wrong_password_and_an_unknown_user_get_the_same_401() {
 }
 
 #[test]
+fn guessing_passwords_is_stopped_by_the_rate_of_one_address() {
+    let setup = Setup::new();
+    let server = setup.serve(&["--login-rate", "3"]);
+    let statuses: Vec<u16> = (0..4)
+        .map(|i| sign_in(&server, "anna", &format!("guess number {i}")).status)
+        .collect();
+    assert_eq!(statuses, [401, 401, 401, 429]);
+    // Past the limit even the right password gets no session until the allowance returns.
+    let right = sign_in(&server, "anna", PASSWORD);
+    assert_eq!(right.status, 429);
+    assert!(set_cookie(&right, "civica_session").is_none());
+    // Other routes keep answering.
+    assert_eq!(server.request("GET", "/api/v1/kpis", &[], None).status, 200);
+}
+
+#[test]
 fn forms_without_their_csrf_token_are_refused() {
     let setup = Setup::new();
     let server = setup.serve(&[]);
