@@ -501,9 +501,12 @@ const ITALIAN_HEADER: [&str; 10] = [
     "Voto",
 ];
 
+/// A file's bytes and the requests it holds, with their line numbers.
+type Written = (Vec<u8>, Vec<(u64, ServiceRequest)>);
+
 /// The file's bytes for `records` in `style`, and the requests it must be read as (with
 /// their line numbers); `None` when a generated local time does not exist.
-fn written(records: &[Generated], style: &Style) -> Option<(Vec<u8>, Vec<(u64, ServiceRequest)>)> {
+fn written(records: &[Generated], style: &Style) -> Option<Written> {
     let delimiter = if style.semicolon { ";" } else { "," };
     let end = if style.crlf { "\r\n" } else { "\n" };
     let pseudonymiser = pseudonymiser();
