@@ -156,6 +156,31 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(config(4096, 1))]
+
+    /// Field parsers take any text (and any date format a profile may give) without
+    /// panicking; an amount they accept is never negative, and masking leaves no given
+    /// identifier in the text.
+    #[test]
+    fn field_parsers_take_any_text(
+        text in "\\PC{0,40}",
+        format in prop::option::of("(%[a-zA-Z:.%+-]|[ /:.,T-]|\\PC){0,12}"),
+        identifier in "[A-Za-z0-9]{1,20}",
+    ) {
+        for decimal in [DecimalMark::Comma, DecimalMark::Dot] {
+            if let Ok(cents) = civica_ingest::validate::euro_cents(&text, decimal) {
+                prop_assert!(cents >= 0, "{text} gave {cents}");
+            }
+            let parser = FieldParser::new(decimal, format.clone(), &BTreeMap::new(), pseudonymiser());
+            let _ = parser.timestamp("submitted_at", &text);
+        }
+        let masked = civica_ingest::source::mask_identifiers(&format!("{text},{identifier}"), &[&identifier]);
+        prop_assert!(!masked.contains(&identifier), "{masked}");
+        let _ = civica_ingest::header::normalise(&text);
+    }
+}
+
 /// One line of a generated file, and what ingest must make of it.
 #[derive(Debug, Clone, Copy)]
 enum Line {
