@@ -323,6 +323,9 @@ pub struct KpiResult {
     pub min_cell: u64,
     /// The tables that answered: [`Scan::Raw`] or [`Scan::Rollup`].
     pub scan: Scan,
+    /// The warehouse version (commit) the rows were computed from. An answer names this one:
+    /// a version read after the query may already be a later commit's.
+    pub version: u64,
 }
 
 impl KpiResult {
@@ -829,6 +832,7 @@ impl Engine {
             } else {
                 Scan::Raw
             },
+            version: commit,
         })
     }
 

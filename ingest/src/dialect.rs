@@ -190,12 +190,15 @@ impl Dialect {
     }
 }
 
-/// Turns CRLF line ends into LF, so that line numbers count Windows and Unix files alike
-/// (the CSV parser miscounts lines ended by CRLF).
+/// Turns CRLF and lone CR (classic Mac OS) line ends into LF, so that line numbers count
+/// Windows, Unix and old Mac files alike (the CSV parser ends a record at a lone CR without
+/// counting a line, and miscounts lines ended by CRLF) and blocks can be cut at line ends.
 struct LineEnds<R> {
     inner: R,
     /// A `\r` held back from the end of the previous read.
     held_cr: bool,
+    /// A byte already converted that a one-byte read could not take.
+    pending: Option<u8>,
 }
 
 impl<R: Read> LineEnds<R> {
@@ -203,14 +206,30 @@ impl<R: Read> LineEnds<R> {
         LineEnds {
             inner,
             held_cr: false,
+            pending: None,
         }
     }
 }
 
 impl<R: Read> Read for LineEnds<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let Some(b) = self.pending.take() {
+            buf[0] = b;
+            return Ok(1);
+        }
         if buf.len() < 2 {
-            return self.inner.read(buf);
+            // Too small to look at a CR and what follows it: convert through a scratch
+            // buffer and keep what does not fit for the next read.
+            let mut scratch = [0u8; 2];
+            let n = self.read(&mut scratch)?;
+            if n == 2 {
+                self.pending = Some(scratch[1]);
+            }
+            buf[0] = scratch[0];
+            return Ok(n.min(1));
         }
         let start = usize::from(self.held_cr);
         if self.held_cr {
@@ -218,6 +237,10 @@ impl<R: Read> Read for LineEnds<R> {
         }
         let n = self.inner.read(&mut buf[start..])?;
         if n == 0 {
+            // A `\r` at the very end of the text is a line end of its own.
+            if self.held_cr {
+                buf[0] = b'\n';
+            }
             self.held_cr = false;
             return Ok(start);
         }
@@ -227,25 +250,31 @@ impl<R: Read> Read for LineEnds<R> {
             return Ok(len);
         }
         let mut out = 0;
-        let mut i = 0;
-        while i < len {
+        let mut held = false;
+        for i in 0..len {
             let b = buf[i];
-            if b == b'\r' && i + 1 < len && buf[i + 1] == b'\n' {
-                i += 1;
-                continue;
-            }
+            let b = if b == b'\r' {
+                match buf[..len].get(i + 1) {
+                    // The first half of a CRLF: the LF follows.
+                    Some(b'\n') => continue,
+                    Some(_) => b'\n',
+                    // A `\r` at the very end may be the first half of a CRLF: keep it for
+                    // the next read.
+                    None => {
+                        held = true;
+                        continue;
+                    }
+                }
+            } else {
+                b
+            };
             buf[out] = b;
             out += 1;
-            i += 1;
         }
-        // A `\r` at the very end may be the first half of a CRLF: keep it for the next read.
-        self.held_cr = out > 0 && buf[out - 1] == b'\r';
-        if self.held_cr {
-            out -= 1;
-            if out == 0 {
-                // Only a lone `\r` so far: read on to decide.
-                return self.read(buf);
-            }
+        self.held_cr = held;
+        if held && out == 0 {
+            // Only a `\r` so far: read on to decide.
+            return self.read(buf);
         }
         Ok(out)
     }
@@ -339,12 +368,21 @@ mod tests {
         LineEnds::new(OneByte(std::io::Cursor::new(data.clone())))
             .read_to_end(&mut out)
             .unwrap();
-        assert_eq!(out, b"a\nb\r\nc\r");
+        assert_eq!(out, b"a\nb\n\nc\n");
         let mut out = Vec::new();
-        LineEnds::new(std::io::Cursor::new(data))
+        LineEnds::new(std::io::Cursor::new(data.clone()))
             .read_to_end(&mut out)
             .unwrap();
-        assert_eq!(out, b"a\nb\r\nc\r");
+        assert_eq!(out, b"a\nb\n\nc\n");
+        // Regression: reads into a one-byte buffer (as `Read::take` asks near its limit)
+        // went around the conversion, dropping a held CR or passing a lone one through.
+        let mut ends = LineEnds::new(std::io::Cursor::new(data));
+        let mut out = Vec::new();
+        let mut byte = [0u8; 1];
+        while ends.read(&mut byte).unwrap() == 1 {
+            out.push(byte[0]);
+        }
+        assert_eq!(out, b"a\nb\n\nc\n");
     }
 
     #[test]

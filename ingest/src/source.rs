@@ -301,6 +301,8 @@ pub struct LogReader {
     /// Line number of the first line of `carry`.
     next_line: u64,
     eof: bool,
+    /// Bytes read per block (a block grows when one record is longer).
+    block_bytes: usize,
 }
 
 impl LogReader {
@@ -345,6 +347,7 @@ impl LogReader {
             carry: Vec::new(),
             next_line: 1,
             eof: false,
+            block_bytes: BLOCK_BYTES,
         };
         let names = match format {
             Format::Csv => reader.csv_header()?,
@@ -362,6 +365,14 @@ impl LogReader {
     /// The canonical slot of `citizen_id`, if the kind has one.
     pub fn citizen_slot(&self) -> Option<usize> {
         self.shape.citizen_slot
+    }
+
+    /// Reads blocks of about `bytes` bytes (from 1 byte to 1 GiB) instead of the default
+    /// 4 MiB: the rows and their line numbers do not depend on it, which tests check by
+    /// cutting the same file at every size.
+    pub fn with_block_bytes(mut self, bytes: usize) -> Self {
+        self.block_bytes = bytes.clamp(1, 1 << 30);
+        self
     }
 
     /// Reads more text into `carry`: about `want` bytes, fewer at the end of the file.
@@ -517,7 +528,7 @@ impl LogReader {
 
     /// The same, reusing `spare` (an emptied block's bytes) for the text that follows.
     pub fn next_block_with(&mut self, mut spare: Vec<u8>) -> Option<Result<Block>> {
-        let mut want = BLOCK_BYTES;
+        let mut want = self.block_bytes;
         loop {
             if self.carry.len() < want
                 && let Err(e) = self.fill(want - self.carry.len())
@@ -539,7 +550,7 @@ impl LogReader {
                 Some(cut) if cut > 0 => {
                     let mut rest = std::mem::take(&mut spare);
                     rest.clear();
-                    rest.reserve(want.max(BLOCK_BYTES));
+                    rest.reserve(want.max(self.block_bytes));
                     rest.extend_from_slice(&self.carry[cut..]);
                     self.carry.truncate(cut);
                     let bytes = std::mem::replace(&mut self.carry, rest);
@@ -710,6 +721,26 @@ mod tests {
             assert_eq!(*line, 2 + 3 * i as u64);
             assert_eq!(values[0].as_deref(), Some(i.to_string().as_str()));
         }
+    }
+
+    /// Regression: a lone CR (classic Mac OS "CSV (Macintosh)" exports) ended records without
+    /// counting a line, so every row of such a file was reported on line 2, and blocks could
+    /// not be cut until the end of the file.
+    #[test]
+    fn classic_mac_line_ends_count_lines() {
+        let (_, rows) = read_all(
+            b"id_pratica;servizio;canale;data_presentazione;stato\r1;a;web;01/02/2017;evasa\r\r\
+              2;b;web;01/02/2017;evasa\r3;c\r",
+            "mac.csv",
+        );
+        let lines: Vec<u64> = rows
+            .iter()
+            .map(|r| r.as_ref().map_or_else(|b| b.line, |r| r.0))
+            .collect();
+        assert_eq!(lines, [2, 4, 5]);
+        let (_, values, _) = rows[1].as_ref().unwrap();
+        assert_eq!(values[0].as_deref(), Some("2"));
+        assert!(rows[2].is_err(), "the short row is broken");
     }
 
     #[test]

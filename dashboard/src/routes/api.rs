@@ -102,7 +102,7 @@ async fn get_kpi(
         "audience": result.audience,
         "min_cell": result.min_cell,
         "targets": targets,
-        "version": state.engine.version()?,
+        "version": result.version,
         "rows": rows,
     }))
     .into_response();

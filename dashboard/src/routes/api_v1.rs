@@ -324,7 +324,7 @@ async fn get_kpi(
         by: by.iter().map(|d| d.as_str().to_string()).collect(),
         audience: name_of(result.audience),
         min_cell: result.min_cell,
-        version: state.engine.version()?,
+        version: result.version,
         rows: json_rows(&batches)?,
     })
     .into_response())
