@@ -59,7 +59,7 @@ fn add_user(users: &Path, name: &str, password: &str) {
     );
 }
 
-/// `method path` with `headers` and a raw body; redirects are not followed. 30 s at most.
+/// `method path` with `headers` and a raw body; redirects are not followed.
 fn http(
     server: &Server,
     method: &str,
@@ -67,36 +67,7 @@ fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Answer {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let url = format!("{}{path}", server.base);
-    let result = match method {
-        "GET" => {
-            let mut request = agent.get(&url);
-            for (name, value) in headers {
-                request = request.header(*name, *value);
-            }
-            request.call()
-        }
-        "POST" => {
-            let mut request = agent.post(&url);
-            for (name, value) in headers {
-                request = request.header(*name, *value);
-            }
-            request.send(body)
-        }
-        other => panic!("no {other} in these tests"),
-    };
-    let mut response = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    Answer {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body: response.body_mut().read_to_vec().expect("a body"),
-    }
+    server.exchange(method, path, headers, body, false)
 }
 
 fn form(pairs: &[(&str, &str)]) -> Vec<u8> {

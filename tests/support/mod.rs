@@ -212,11 +212,31 @@ impl Server {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Answer {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let mut all = Vec::with_capacity(headers.len() + 1);
+        if method == "POST" {
+            all.push(("content-type", "application/json"));
+        }
+        all.extend_from_slice(headers);
+        self.exchange(method, path, &all, body.unwrap_or("").as_bytes(), true)
+    }
+
+    /// `method path` with exactly `headers` and a raw `body`; redirects are followed only
+    /// when `follow_redirects`. Bounded by a 30 s timeout and a 64 MiB body.
+    pub fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        follow_redirects: bool,
+    ) -> Answer {
+        let mut config = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(30)))
-            .http_status_as_error(false)
-            .build()
-            .into();
+            .http_status_as_error(false);
+        if !follow_redirects {
+            config = config.max_redirects(0);
+        }
+        let agent: ureq::Agent = config.build().into();
         let url = format!("{}{path}", self.base);
         let result = match method {
             "GET" => {
@@ -227,11 +247,11 @@ impl Server {
                 request.call()
             }
             "POST" => {
-                let mut request = agent.post(&url).header("content-type", "application/json");
+                let mut request = agent.post(&url);
                 for (name, value) in headers {
                     request = request.header(*name, *value);
                 }
-                request.send(body.unwrap_or(""))
+                request.send(body)
             }
             other => panic!("no {other} in these tests"),
         };
