@@ -281,3 +281,27 @@ ingest-rows-updated = Rows updated
 ingest-quarantine-heading = Quarantined rows
 ingest-quarantine-caption = Rows refused by this load: { $rows }
 ingest-another = Upload another log
+
+# Periods of months (`from`, `to`)
+period-month = { $month } { $year }
+period-range = { $from } – { $to }
+period-since = from { $from }
+period-until = until { $to }
+period-filters-note = With a period (from month, to month; in the form 2017-01) the figures are those of the months chosen and the year does not count; leave the months empty to choose a year.
+comparison-intro-period = Services ranked by the share of requests made online in the period chosen, area by area, with the change on the same months of the previous year.
+comparison-table-caption-period = { $area }: online share by service in { $year }, observations and change on the same months of the previous year
+comparison-table-caption-alone = { $area }: online share by service in { $year }, and observations
+service-headline-period = Share of requests made online in { $year }
+change-on-period = { $change } on { $period }
+month-01 = January
+month-02 = February
+month-03 = March
+month-04 = April
+month-05 = May
+month-06 = June
+month-07 = July
+month-08 = August
+month-09 = September
+month-10 = October
+month-11 = November
+month-12 = December

@@ -281,3 +281,27 @@ ingest-rows-updated = Righe aggiornate
 ingest-quarantine-heading = Righe in quarantena
 ingest-quarantine-caption = Righe rifiutate da questa elaborazione: { $rows }
 ingest-another = Carica un altro registro
+
+# Periods of months (`from`, `to`)
+period-month = { $month } { $year }
+period-range = { $from } – { $to }
+period-since = da { $from }
+period-until = fino a { $to }
+period-filters-note = Con un periodo (dal mese, al mese; nella forma 2017-01) le cifre sono quelle dei mesi scelti e l'anno non conta; lasciare vuoti i mesi per scegliere un anno.
+comparison-intro-period = I servizi in ordine di quota di richieste online nel periodo scelto, area per area, con la variazione rispetto agli stessi mesi dell'anno precedente.
+comparison-table-caption-period = { $area }: quota online per servizio in { $year }, osservazioni e variazione sugli stessi mesi dell'anno precedente
+comparison-table-caption-alone = { $area }: quota online per servizio in { $year } e osservazioni
+service-headline-period = Quota di richieste online in { $year }
+change-on-period = { $change } rispetto a { $period }
+month-01 = gennaio
+month-02 = febbraio
+month-03 = marzo
+month-04 = aprile
+month-05 = maggio
+month-06 = giugno
+month-07 = luglio
+month-08 = agosto
+month-09 = settembre
+month-10 = ottobre
+month-11 = novembre
+month-12 = dicembre

@@ -21,6 +21,8 @@ pub mod staff;
 
 use std::collections::BTreeMap;
 
+use chrono::{Datelike, NaiveDate};
+
 use civica_analytics::catalogue::{AREAS, Unit};
 use civica_analytics::{Dimension, Engine, Flag, KpiQuery, KpiRow};
 use serde::Deserialize;
@@ -38,6 +40,10 @@ pub struct PageParams {
     pub area: Option<String>,
     pub channel: Option<String>,
     pub service: Option<String>,
+    /// First month of a period, `YYYY-MM` (what `<input type="month">` sends).
+    pub from: Option<String>,
+    /// Last month of a period, `YYYY-MM`.
+    pub to: Option<String>,
 }
 
 /// Validated filters of a page.
@@ -46,6 +52,10 @@ pub struct Filters {
     pub year: Option<i32>,
     pub area: Option<String>,
     pub channel: Option<String>,
+    /// The first day of the period's first month (`from=YYYY-MM`). A period overrides `year`.
+    pub from: Option<NaiveDate>,
+    /// The last day of the period's last month (`to=YYYY-MM`), inclusive.
+    pub to: Option<NaiveDate>,
 }
 
 impl Filters {
@@ -90,21 +100,147 @@ impl Filters {
                 reason: "a channel name in lower case, such as online".into(),
             });
         }
+        let from = non_empty(&params.from)
+            .map(|text| month_start(&text).ok_or_else(|| month_error(FilterName::From, text)))
+            .transpose()?;
+        let to = non_empty(&params.to)
+            .map(|text| {
+                month_start(&text)
+                    .and_then(month_end)
+                    .ok_or_else(|| month_error(FilterName::To, text))
+            })
+            .transpose()?;
+        if let (Some(first), Some(last)) = (from, to)
+            && first > last
+        {
+            return Err(AppError::InvalidFilter {
+                filter: FilterName::To,
+                value: last.format("%Y-%m").to_string(),
+                reason: format!("the last month comes before the first, {}", first.format("%Y-%m")),
+            });
+        }
         Ok(Filters {
             year,
             area,
             channel,
+            from,
+            to,
+        })
+    }
+
+    /// The period of months asked for, when `from` or `to` is given.
+    pub fn period(&self) -> Option<MonthRange> {
+        (self.from.is_some() || self.to.is_some()).then_some(MonthRange {
+            from: self.from,
+            to: self.to,
         })
     }
 
     /// A canonical text of the filters, for cache keys and ETags.
     pub fn key(&self) -> String {
         format!(
-            "year={}&area={}&channel={}",
+            "year={}&area={}&channel={}&from={}&to={}",
             self.year.map(|y| y.to_string()).unwrap_or_default(),
             self.area.as_deref().unwrap_or(""),
-            self.channel.as_deref().unwrap_or("")
+            self.channel.as_deref().unwrap_or(""),
+            self.from.map(|d| d.to_string()).unwrap_or_default(),
+            self.to.map(|d| d.to_string()).unwrap_or_default()
         )
+    }
+}
+
+/// A period of whole months, open at either end: from the first day of its first month to
+/// the last day of its last month. Whole months are what the roll-ups answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthRange {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+impl MonthRange {
+    /// The same months one year earlier, when both ends are known (an open end would
+    /// overlap the period itself).
+    pub fn year_before(self) -> Option<MonthRange> {
+        let from = self.from?;
+        let to = self.to?;
+        let from = NaiveDate::from_ymd_opt(from.year() - 1, from.month(), 1)?;
+        let to = month_end(NaiveDate::from_ymd_opt(to.year() - 1, to.month(), 1)?)?;
+        Some(MonthRange {
+            from: Some(from),
+            to: Some(to),
+        })
+    }
+
+    /// The period in words: "gennaio 2017 – giugno 2017", "from January 2017".
+    pub fn text(self, lang: Lang) -> String {
+        let month = |d: NaiveDate| {
+            lang.t_args(
+                "period-month",
+                &[
+                    ("month", lang.t(&format!("month-{:02}", d.month()))),
+                    ("year", d.year().to_string()),
+                ],
+            )
+        };
+        match (self.from, self.to) {
+            (Some(from), Some(to)) if from.year() == to.year() && from.month() == to.month() => {
+                month(from)
+            }
+            (Some(from), Some(to)) => {
+                lang.t_args("period-range", &[("from", month(from)), ("to", month(to))])
+            }
+            (Some(from), None) => lang.t_args("period-since", &[("from", month(from))]),
+            (None, Some(to)) => lang.t_args("period-until", &[("to", month(to))]),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The period as the query string of the open data downloads (`from=…&to=…`, days).
+    pub fn download_query(self) -> String {
+        let mut pairs = Vec::new();
+        if let Some(from) = self.from {
+            pairs.push(format!("from={from}"));
+        }
+        if let Some(to) = self.to {
+            pairs.push(format!("to={to}"));
+        }
+        pairs.join("&")
+    }
+
+    /// Applies the period to a KPI query.
+    pub fn restrict(self, mut query: KpiQuery) -> KpiQuery {
+        query.from = self.from;
+        query.to = self.to;
+        query
+    }
+}
+
+/// The first day of the month `YYYY-MM` (a year of four digits, a month of 1–12).
+fn month_start(text: &str) -> Option<NaiveDate> {
+    let (year, month) = text.split_once('-')?;
+    if year.len() != 4 || !(1..=2).contains(&month.len()) {
+        return None;
+    }
+    let year: i32 = year.parse().ok().filter(|y| (1900..=2200).contains(y))?;
+    let month: u32 = month.parse().ok().filter(|m| (1..=12).contains(m))?;
+    NaiveDate::from_ymd_opt(year, month, 1)
+}
+
+/// The last day of the month of `day`.
+fn month_end(day: NaiveDate) -> Option<NaiveDate> {
+    let next = if day.month() == 12 {
+        NaiveDate::from_ymd_opt(day.year() + 1, 1, 1)?
+    } else {
+        NaiveDate::from_ymd_opt(day.year(), day.month() + 1, 1)?
+    };
+    next.pred_opt()
+}
+
+fn month_error(filter: FilterName, value: String) -> AppError {
+    AppError::InvalidFilter {
+        filter,
+        value,
+        reason: "a month as year and month, such as 2017-01".into(),
     }
 }
 
