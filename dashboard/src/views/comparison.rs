@@ -11,7 +11,7 @@ use civica_analytics::catalogue::{AREAS, Unit};
 
 use super::{
     DataRow, DataTable, Figure, Filters, MonthRange, PageFrame, Section, SelectOption,
-    ServiceYears, area_name, area_options, change_text, chosen_year, csv_href, n_text, value_text,
+    ServiceYears, area_name, month_value, area_options, change_text, chosen_year, csv_href, n_text, value_text,
     year_options,
 };
 use crate::charts::{Bar, Chart, ChartOptions};
@@ -232,12 +232,6 @@ pub async fn build(
         }),
         areas,
     })
-}
-
-/// A month as the value of an `<input type="month">`, empty when not given.
-fn month_value(day: Option<chrono::NaiveDate>) -> String {
-    day.map(|d| d.format("%Y-%m").to_string())
-        .unwrap_or_default()
 }
 
 /// The online share of each service in the period shown and in the period it is compared

@@ -215,6 +215,12 @@ impl MonthRange {
     }
 }
 
+/// A month as the value of an `<input type="month">`, empty when not given.
+pub fn month_value(day: Option<NaiveDate>) -> String {
+    day.map(|d| d.format("%Y-%m").to_string())
+        .unwrap_or_default()
+}
+
 /// The first day of the month `YYYY-MM` (a year of four digits, a month of 1–12).
 fn month_start(text: &str) -> Option<NaiveDate> {
     let (year, month) = text.split_once('-')?;
