@@ -370,7 +370,10 @@ fn a_period_across_two_years_counts_the_requests_of_its_months() {
     let server = Server::start(&warehouse);
     let (status, _, comparison) = server.get("/confronto?from=2016-06&to=2017-06&lang=it");
     assert_eq!(status, 200, "{comparison}");
-    assert!(comparison.contains("giugno 2016 – giugno 2017"), "{comparison}");
+    assert!(
+        comparison.contains("giugno 2016 – giugno 2017"),
+        "{comparison}"
+    );
     let name = "Refezione scolastica";
     assert_eq!(cell_after(&comparison, name), "66,7%");
     let (status, _, service) = server.get("/servizi/refezione_scolastica?from=2016-06&to=2017-06");
@@ -394,7 +397,10 @@ fn periods_that_are_not_months_are_refused_with_a_page() {
         let (status, content_type, page) = server.get(path);
         assert_eq!(status, 400, "{path}");
         assert!(content_type.starts_with("text/html"), "{path}");
-        assert!(page.contains("2017-01"), "{path}: the hint gives an example month");
+        assert!(
+            page.contains("2017-01"),
+            "{path}: the hint gives an example month"
+        );
     }
     let (_, _, page) = server.get("/confronto?from=abc&lang=en");
     assert!(page.contains("From month"), "{page}");

@@ -287,6 +287,7 @@ period-month = { $month } { $year }
 period-range = { $from } – { $to }
 period-since = from { $from }
 period-until = until { $to }
+service-period-note = With a period (from month, to month; in the form 2017-01) the headline figure and the charts are those of the months chosen, except the ratings by score, which are of the period's last year; the year does not count. Leave the months empty to choose a year.
 period-filters-note = With a period (from month, to month; in the form 2017-01) the figures are those of the months chosen and the year does not count; leave the months empty to choose a year.
 comparison-intro-period = Services ranked by the share of requests made online in the period chosen, area by area, with the change on the same months of the previous year.
 comparison-table-caption-period = { $area }: online share by service in { $year }, observations and change on the same months of the previous year

@@ -287,6 +287,7 @@ period-month = { $month } { $year }
 period-range = { $from } – { $to }
 period-since = da { $from }
 period-until = fino a { $to }
+service-period-note = Con un periodo (dal mese, al mese; nella forma 2017-01) la cifra in evidenza e i grafici sono quelli dei mesi scelti, tranne i voti per punteggio, che sono dell'ultimo anno del periodo; l'anno non conta. Lasciare vuoti i mesi per scegliere un anno.
 period-filters-note = Con un periodo (dal mese, al mese; nella forma 2017-01) le cifre sono quelle dei mesi scelti e l'anno non conta; lasciare vuoti i mesi per scegliere un anno.
 comparison-intro-period = I servizi in ordine di quota di richieste online nel periodo scelto, area per area, con la variazione rispetto agli stessi mesi dell'anno precedente.
 comparison-table-caption-period = { $area }: quota online per servizio in { $year }, osservazioni e variazione sugli stessi mesi dell'anno precedente

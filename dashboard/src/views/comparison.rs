@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use civica_analytics::{Dimension, Engine, KpiQuery, KpiRow};
 use civica_analytics::catalogue::{AREAS, Unit};
+use civica_analytics::{Dimension, Engine, KpiQuery, KpiRow};
 
 use super::{
     DataRow, DataTable, Figure, Filters, MonthRange, PageFrame, Section, SelectOption,
-    ServiceYears, area_name, month_value, area_options, change_text, chosen_year, csv_href, n_text, value_text,
-    year_options,
+    ServiceYears, area_name, area_options, change_text, chosen_year, csv_href, month_value, n_text,
+    value_text, year_options,
 };
 use crate::charts::{Bar, Chart, ChartOptions};
 use crate::error::AppError;

@@ -116,7 +116,10 @@ impl Filters {
             return Err(AppError::InvalidFilter {
                 filter: FilterName::To,
                 value: last.format("%Y-%m").to_string(),
-                reason: format!("the last month comes before the first, {}", first.format("%Y-%m")),
+                reason: format!(
+                    "the last month comes before the first, {}",
+                    first.format("%Y-%m")
+                ),
             });
         }
         Ok(Filters {
