@@ -315,6 +315,16 @@ fn the_score_distribution_counts_the_ratings_of_the_logs() {
     assert!(shown >= 5, "most levels are published in the sample city");
 }
 
+/// The cells of the table row headed by `name` in `page`.
+fn row_cells(page: &str, name: &str) -> Vec<String> {
+    let at = page.find(&format!("{name}</a></th>")).expect("a row");
+    let row = &page[at..at + page[at..].find("</tr>").expect("end of row")];
+    row.split("<td>")
+        .skip(1)
+        .map(|cell| cell.split("</td>").next().unwrap_or_default().to_string())
+        .collect()
+}
+
 /// The text of the headline figure of a service page.
 fn headline_of(page: &str) -> String {
     let needle = "class=\"headline-value\">";
@@ -335,6 +345,10 @@ fn a_period_of_the_twelve_months_of_a_year_shows_that_year_s_figures() {
     assert_eq!(status, 200);
     assert_eq!(cell_after(&by_year, name), "83.0%");
     assert_eq!(cell_after(&by_period, name), "83.0%");
+    // The same months a year earlier are 2016, so the whole rows agree (share, n, share in
+    // 2016, movement).
+    assert_eq!(row_cells(&by_period, name), row_cells(&by_year, name));
+    assert!(by_period.contains("Online share January 2016 – December 2016"));
     assert!(
         by_period.contains("Services compared January 2017 – December 2017</h1>"),
         "the heading names the period"
@@ -357,6 +371,15 @@ fn a_period_of_the_twelve_months_of_a_year_shows_that_year_s_figures() {
     assert_eq!(status, 200);
     assert_eq!(headline_of(&service), "83.0%");
     assert!(service.contains("Share of requests made online in January 2017 – December 2017"));
+    // A period across two years renders, and its charts are images with the same period.
+    let path = "/servizi/iscrizione_scuola_infanzia?from=2017-03&to=2018-02&lang=en";
+    let (status, _, service) = server.get(path);
+    assert_eq!(status, 200, "{service}");
+    assert!(service.contains("March 2017 – February 2018"));
+    let (status, content_type, _) = server.get_bytes(
+        "/charts/servizi/iscrizione_scuola_infanzia/monthly-online-share.png?from=2017-03&to=2018-02",
+    );
+    assert_eq!((status, content_type.as_str()), (200, "image/png"));
 }
 
 #[test]

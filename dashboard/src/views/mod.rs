@@ -650,3 +650,89 @@ pub fn csv_href(kpi: &str, query: &str) -> String {
         format!("/opendata/{kpi}.csv?{query}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(from: Option<&str>, to: Option<&str>) -> Result<Filters, AppError> {
+        Filters::parse(&PageParams {
+            from: from.map(str::to_string),
+            to: to.map(str::to_string),
+            ..PageParams::default()
+        })
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(y, m, d)
+    }
+
+    #[test]
+    fn months_become_whole_months_of_days() {
+        for (from, to, first, last) in [
+            (
+                Some("2017-01"),
+                Some("2017-06"),
+                day(2017, 1, 1),
+                day(2017, 6, 30),
+            ),
+            // February of a leap year and of a common one; December ends the year.
+            (
+                Some("2016-02"),
+                Some("2017-02"),
+                day(2016, 2, 1),
+                day(2017, 2, 28),
+            ),
+            (None, Some("2016-02"), None, day(2016, 2, 29)),
+            (Some("2017-12"), None, day(2017, 12, 1), None),
+            (
+                Some("2017-3"),
+                Some(" 2017-03 "),
+                day(2017, 3, 1),
+                day(2017, 3, 31),
+            ),
+            (Some(""), Some(""), None, None),
+        ] {
+            let filters = parse(from, to).unwrap();
+            assert_eq!((filters.from, filters.to), (first, last), "{from:?} {to:?}");
+        }
+    }
+
+    #[test]
+    fn what_is_not_a_month_is_refused_naming_its_field() {
+        for (from, to, field) in [
+            (Some("2017-13"), None, FilterName::From),
+            (Some("2017-00"), None, FilterName::From),
+            (Some("abc"), None, FilterName::From),
+            (Some("2017-01-15"), None, FilterName::From),
+            (Some("17-01"), None, FilterName::From),
+            (None, Some("2017/06"), FilterName::To),
+            (Some("2018-01"), Some("2017-01"), FilterName::To),
+        ] {
+            match parse(from, to) {
+                Err(AppError::InvalidFilter { filter, .. }) => {
+                    assert_eq!(filter, field, "{from:?} {to:?}")
+                }
+                other => panic!("{from:?} {to:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_year_before_is_of_whole_months_too() {
+        let range = MonthRange {
+            from: day(2016, 3, 1),
+            to: day(2017, 2, 28),
+        };
+        let before = range.year_before().unwrap();
+        assert_eq!(
+            (before.from, before.to),
+            (day(2015, 3, 1), day(2016, 2, 29))
+        );
+        let open = MonthRange {
+            from: day(2017, 1, 1),
+            to: None,
+        };
+        assert_eq!(open.year_before(), None);
+    }
+}
