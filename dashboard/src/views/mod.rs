@@ -13,6 +13,7 @@ pub mod comparison;
 pub mod error;
 pub mod method;
 pub mod overview;
+mod period;
 pub mod query;
 pub mod service;
 mod service_charts;
@@ -21,7 +22,7 @@ pub mod staff;
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 
 use civica_analytics::catalogue::{AREAS, Unit};
 use civica_analytics::{Dimension, Engine, Flag, KpiQuery, KpiRow};
@@ -30,6 +31,9 @@ use serde::Deserialize;
 use crate::charts::{Chart, ChartOptions};
 use crate::error::{AppError, FilterName};
 use crate::i18n::{Lang, LangChoice};
+
+pub use period::{MonthRange, month_value};
+use period::{month_end, month_error, month_start};
 
 /// The query string every page accepts. Unknown keys are ignored (links from elsewhere may
 /// add tracking parameters); known ones are validated.
@@ -149,107 +153,6 @@ impl Filters {
             self.from.map(|d| d.to_string()).unwrap_or_default(),
             self.to.map(|d| d.to_string()).unwrap_or_default()
         )
-    }
-}
-
-/// A period of whole months, open at either end: from the first day of its first month to
-/// the last day of its last month. Whole months are what the roll-ups answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MonthRange {
-    pub from: Option<NaiveDate>,
-    pub to: Option<NaiveDate>,
-}
-
-impl MonthRange {
-    /// The same months one year earlier, when both ends are known (an open end would
-    /// overlap the period itself).
-    pub fn year_before(self) -> Option<MonthRange> {
-        let from = self.from?;
-        let to = self.to?;
-        let from = NaiveDate::from_ymd_opt(from.year() - 1, from.month(), 1)?;
-        let to = month_end(NaiveDate::from_ymd_opt(to.year() - 1, to.month(), 1)?)?;
-        Some(MonthRange {
-            from: Some(from),
-            to: Some(to),
-        })
-    }
-
-    /// The period in words: "gennaio 2017 – giugno 2017", "from January 2017".
-    pub fn text(self, lang: Lang) -> String {
-        let month = |d: NaiveDate| {
-            lang.t_args(
-                "period-month",
-                &[
-                    ("month", lang.t(&format!("month-{:02}", d.month()))),
-                    ("year", d.year().to_string()),
-                ],
-            )
-        };
-        match (self.from, self.to) {
-            (Some(from), Some(to)) if from.year() == to.year() && from.month() == to.month() => {
-                month(from)
-            }
-            (Some(from), Some(to)) => {
-                lang.t_args("period-range", &[("from", month(from)), ("to", month(to))])
-            }
-            (Some(from), None) => lang.t_args("period-since", &[("from", month(from))]),
-            (None, Some(to)) => lang.t_args("period-until", &[("to", month(to))]),
-            (None, None) => String::new(),
-        }
-    }
-
-    /// The period as the query string of the open data downloads (`from=…&to=…`, days).
-    pub fn download_query(self) -> String {
-        let mut pairs = Vec::new();
-        if let Some(from) = self.from {
-            pairs.push(format!("from={from}"));
-        }
-        if let Some(to) = self.to {
-            pairs.push(format!("to={to}"));
-        }
-        pairs.join("&")
-    }
-
-    /// Applies the period to a KPI query.
-    pub fn restrict(self, mut query: KpiQuery) -> KpiQuery {
-        query.from = self.from;
-        query.to = self.to;
-        query
-    }
-}
-
-/// A month as the value of an `<input type="month">`, empty when not given.
-pub fn month_value(day: Option<NaiveDate>) -> String {
-    day.map(|d| d.format("%Y-%m").to_string())
-        .unwrap_or_default()
-}
-
-/// The first day of the month `YYYY-MM` (a year of four digits, a month of 1–12).
-fn month_start(text: &str) -> Option<NaiveDate> {
-    let (year, month) = text.split_once('-')?;
-    if year.len() != 4 || !(1..=2).contains(&month.len()) {
-        return None;
-    }
-    let year: i32 = year.parse().ok().filter(|y| (1900..=2200).contains(y))?;
-    let month: u32 = month.parse().ok().filter(|m| (1..=12).contains(m))?;
-    NaiveDate::from_ymd_opt(year, month, 1)
-}
-
-/// The last day of the month of `day`.
-fn month_end(day: NaiveDate) -> Option<NaiveDate> {
-    let next = if day.month() == 12 {
-        NaiveDate::from_ymd_opt(day.year() + 1, 1, 1)?
-    } else {
-        NaiveDate::from_ymd_opt(day.year(), day.month() + 1, 1)?
-    };
-    next.pred_opt()
-}
-
-fn month_error(filter: FilterName, value: String) -> AppError {
-    AppError::InvalidFilter {
-        filter,
-        value,
-        reason: "a month as year and month, such as 2017-01".into(),
     }
 }
 
@@ -716,23 +619,5 @@ mod tests {
                 other => panic!("{from:?} {to:?}: {other:?}"),
             }
         }
-    }
-
-    #[test]
-    fn the_year_before_is_of_whole_months_too() {
-        let range = MonthRange {
-            from: day(2016, 3, 1),
-            to: day(2017, 2, 28),
-        };
-        let before = range.year_before().unwrap();
-        assert_eq!(
-            (before.from, before.to),
-            (day(2015, 3, 1), day(2016, 2, 29))
-        );
-        let open = MonthRange {
-            from: day(2017, 1, 1),
-            to: None,
-        };
-        assert_eq!(open.year_before(), None);
     }
 }
