@@ -314,3 +314,119 @@ fn the_score_distribution_counts_the_ratings_of_the_logs() {
     }
     assert!(shown >= 5, "most levels are published in the sample city");
 }
+
+/// The cells of the table row headed by `name` in `page`.
+fn row_cells(page: &str, name: &str) -> Vec<String> {
+    let at = page.find(&format!("{name}</a></th>")).expect("a row");
+    let row = &page[at..at + page[at..].find("</tr>").expect("end of row")];
+    row.split("<td>")
+        .skip(1)
+        .map(|cell| cell.split("</td>").next().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The text of the headline figure of a service page.
+fn headline_of(page: &str) -> String {
+    let needle = "class=\"headline-value\">";
+    let start = page.find(needle).expect("a headline") + needle.len();
+    let end = page[start..].find('<').expect("end of the headline");
+    page[start..start + end].to_string()
+}
+
+#[test]
+fn a_period_of_the_twelve_months_of_a_year_shows_that_year_s_figures() {
+    // The year's figures come from the yearly cells every page shares; the period's from a
+    // query by service restricted to dates: two ways to the same 83% of the press release.
+    let server = Server::start(sample_warehouse());
+    let name = "Nursery-school enrolment";
+    let (status, _, by_year) = server.get("/confronto?year=2017&lang=en");
+    assert_eq!(status, 200);
+    let (status, _, by_period) = server.get("/confronto?from=2017-01&to=2017-12&lang=en");
+    assert_eq!(status, 200);
+    assert_eq!(cell_after(&by_year, name), "83.0%");
+    assert_eq!(cell_after(&by_period, name), "83.0%");
+    // The same months a year earlier are 2016, so the whole rows agree (share, n, share in
+    // 2016, movement).
+    assert_eq!(row_cells(&by_period, name), row_cells(&by_year, name));
+    assert!(by_period.contains("Online share January 2016 – December 2016"));
+    assert!(
+        by_period.contains("Services compared January 2017 – December 2017</h1>"),
+        "the heading names the period"
+    );
+    assert!(by_period.contains("value=\"2017-01\"") && by_period.contains("value=\"2017-12\""));
+    // The CSV links carry the period, as days, and answer.
+    let links = links_labelled(&by_period, "Download the data (CSV)");
+    assert!(!links.is_empty());
+    for link in links {
+        assert_eq!(
+            link, "/opendata/online_share.csv?by=service&from=2017-01-01&to=2017-12-31",
+            "CSV link with the period"
+        );
+        let (status, _, csv) = server.get(&link);
+        assert_eq!(status, 200, "{link}: {csv}");
+    }
+
+    let (status, _, service) =
+        server.get("/servizi/iscrizione_scuola_infanzia?from=2017-01&to=2017-12&lang=en");
+    assert_eq!(status, 200);
+    assert_eq!(headline_of(&service), "83.0%");
+    assert!(service.contains("Share of requests made online in January 2017 – December 2017"));
+    // A period across two years renders, and its charts are images with the same period.
+    let path = "/servizi/iscrizione_scuola_infanzia?from=2017-03&to=2018-02&lang=en";
+    let (status, _, service) = server.get(path);
+    assert_eq!(status, 200, "{service}");
+    assert!(service.contains("March 2017 – February 2018"));
+    let (status, content_type, _) = server.get_bytes(
+        "/charts/servizi/iscrizione_scuola_infanzia/monthly-online-share.png?from=2017-03&to=2018-02",
+    );
+    assert_eq!((status, content_type.as_str()), (200, "image/png"));
+}
+
+#[test]
+fn a_period_across_two_years_counts_the_requests_of_its_months() {
+    // From the fixture (tests/fixtures/README.md), counted by hand: the school canteen from
+    // June 2016 to June 2017 has REF-2016-1 (online), REF-2016-2 (counter), REF-2016-3
+    // (counter, 1 July 2016), REF-2017-1 and REF-2017-2 (online), REF-2017-3 (app): 4 digital
+    // of 6 = 66.7%, unlike 2016 (33.3%) or 2017 (60%). REF-2017-4 (3 July 2017) is outside.
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = support::ingest_fixture(dir.path());
+    let server = Server::start(&warehouse);
+    let (status, _, comparison) = server.get("/confronto?from=2016-06&to=2017-06&lang=it");
+    assert_eq!(status, 200, "{comparison}");
+    assert!(
+        comparison.contains("giugno 2016 – giugno 2017"),
+        "{comparison}"
+    );
+    let name = "Refezione scolastica";
+    assert_eq!(cell_after(&comparison, name), "66,7%");
+    let (status, _, service) = server.get("/servizi/refezione_scolastica?from=2016-06&to=2017-06");
+    assert_eq!(status, 200);
+    assert_eq!(headline_of(&service), "66,7%");
+    assert!(service.contains("osservazioni: 6"), "{service}");
+}
+
+#[test]
+fn periods_that_are_not_months_are_refused_with_a_page() {
+    let server = Server::start(sample_warehouse());
+    for path in [
+        "/confronto?from=2017-13",
+        "/confronto?from=abc",
+        "/confronto?from=2018-01&to=2017-01",
+        "/confronto?to=2017-00",
+        "/servizi/iscrizione_scuola_infanzia?from=2017-13",
+        "/servizi/iscrizione_scuola_infanzia?from=2018-01&to=2017-01",
+        "/?from=abc",
+    ] {
+        let (status, content_type, page) = server.get(path);
+        assert_eq!(status, 400, "{path}");
+        assert!(content_type.starts_with("text/html"), "{path}");
+        assert!(
+            page.contains("2017-01"),
+            "{path}: the hint gives an example month"
+        );
+    }
+    let (_, _, page) = server.get("/confronto?from=abc&lang=en");
+    assert!(page.contains("From month"), "{page}");
+    let (_, _, page) = server.get("/confronto?from=2018-01&to=2017-01&lang=en");
+    assert!(page.contains("To month"), "{page}");
+}

@@ -41,6 +41,9 @@ const PAGES = [
   { name: 'service-launch', server: 'sample', path: '/servizi/cambio_residenza?year=2018&channel=online', charts: true, form: 'year' },
   { name: 'comparison', server: 'sample', path: '/confronto', charts: true, form: 'year' },
   { name: 'comparison-en', server: 'sample', path: '/confronto?lang=en&year=2016', charts: true, form: 'year' },
+  // A period of months instead of a year (the month fields are filled in).
+  { name: 'comparison-period', server: 'sample', path: '/confronto?from=2017-01&to=2017-06', charts: true },
+  { name: 'service-period-en', server: 'sample', path: '/servizi/iscrizione_scuola_infanzia?lang=en&from=2017-03&to=2018-02', charts: true },
   { name: 'services', server: 'sample', path: '/servizi', charts: false, form: 'service' },
   { name: 'services-en', server: 'sample', path: '/servizi?lang=en', charts: false, form: 'service' },
   { name: 'indicators', server: 'sample', path: '/indicatori', charts: false },

@@ -84,7 +84,11 @@ async fn get_overview_chart(
 ) -> Result<Response, AppError> {
     let (id, format) = chart_file(&file)?;
     let choice = language(&params, &headers);
-    let filters = Filters::parse(&params)?;
+    let filters = Filters {
+        from: None,
+        to: None,
+        ..Filters::parse(&params)?
+    };
     let url = canonical("/", &filters);
     let page = views::overview::build(&state.engine, choice, &filters, &url).await?;
     image(page.chart(id), id, format)

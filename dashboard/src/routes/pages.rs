@@ -54,8 +54,15 @@ pub(crate) fn language(params: &PageParams, headers: &HeaderMap) -> LangChoice {
 /// language switch points to and part of the cache key.
 pub(crate) fn canonical(path: &str, filters: &Filters) -> String {
     let mut pairs = Vec::new();
-    if let Some(year) = filters.year {
+    // A period overrides the year, so the year is not part of a page with a period.
+    if let Some(year) = filters.year.filter(|_| filters.period().is_none()) {
         pairs.push(format!("year={year}"));
+    }
+    if let Some(from) = filters.from {
+        pairs.push(format!("from={}", from.format("%Y-%m")));
+    }
+    if let Some(to) = filters.to {
+        pairs.push(format!("to={}", to.format("%Y-%m")));
     }
     if let Some(area) = &filters.area {
         pairs.push(format!("area={area}"));
@@ -113,7 +120,12 @@ async fn get_overview(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let choice = language(&params, &headers);
-    let filters = Filters::parse(&params)?;
+    // The overview is by year only; a period is checked but not used.
+    let filters = Filters {
+        from: None,
+        to: None,
+        ..Filters::parse(&params)?
+    };
     let url = canonical("/", &filters);
     let engine = &state.engine;
     cached(&state, choice, &url, &headers, || async {

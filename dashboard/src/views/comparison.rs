@@ -1,14 +1,18 @@
 //! The comparison (`/confronto`): services ranked by online share within each area, the way
 //! the city lists them ("83% for nursery enrolment, 76% for the canteen…"), with the movement
-//! on the previous year.
+//! on the previous year. With a period of months (`from`, `to`), the shares are those of the
+//! period and the movement is on the same months one year earlier.
+
+use std::collections::BTreeMap;
 
 use askama::Template;
-use civica_analytics::Engine;
 use civica_analytics::catalogue::{AREAS, Unit};
+use civica_analytics::{Dimension, Engine, KpiQuery, KpiRow};
 
 use super::{
-    DataRow, DataTable, Figure, Filters, PageFrame, Section, SelectOption, ServiceYears, area_name,
-    area_options, change_text, chosen_year, csv_href, n_text, value_text, year_options,
+    DataRow, DataTable, Figure, Filters, MonthRange, PageFrame, Section, SelectOption,
+    ServiceYears, area_name, area_options, change_text, chosen_year, csv_href, month_value, n_text,
+    value_text, year_options,
 };
 use crate::charts::{Bar, Chart, ChartOptions};
 use crate::error::AppError;
@@ -19,6 +23,11 @@ use crate::i18n::LangChoice;
 pub struct ComparisonPage {
     pub frame: PageFrame,
     pub year: Option<i32>,
+    /// The period in words, when the page shows a period of months instead of a year.
+    pub period: Option<String>,
+    /// The `from` and `to` fields of the form (`YYYY-MM`, empty when not given).
+    pub from_value: String,
+    pub to_value: String,
     pub year_options: Vec<SelectOption>,
     pub area_options: Vec<SelectOption>,
     pub heading: String,
@@ -38,8 +47,22 @@ pub async fn build(
     let min_cell = catalogue.disclosure.min_cell;
     let shares = ServiceYears::load(engine, "online_share").await?;
     let year = chosen_year(engine, filters).await?;
-    let year_text = year.map(|y| y.to_string()).unwrap_or_default();
-    let previous = year.map(|y| y - 1);
+    let period = filters.period();
+    let cells = match period {
+        Some(range) => Cells::of_period(engine, range).await?,
+        None => Cells::of_year(&shares, year),
+    };
+    // What the figures cover, and the period they are compared with.
+    let (year_text, previous_text) = match period {
+        Some(range) => (
+            range.text(lang),
+            range.year_before().map(|before| before.text(lang)),
+        ),
+        None => (
+            year.map(|y| y.to_string()).unwrap_or_default(),
+            year.map(|y| (y - 1).to_string()),
+        ),
+    };
     let name = |code: &str| catalogue.service_name(code, lang.code()).to_string();
     let services = shares.services();
 
@@ -52,13 +75,13 @@ pub async fn build(
             .iter()
             .filter(|code| {
                 catalogue.service(code).map(|s| s.area.as_str()) == Some(area)
-                    && year.and_then(|y| shares.get(code, y)).is_some()
+                    && cells.current.contains_key(*code)
             })
             .collect();
         if ranked.is_empty() {
             continue;
         }
-        let value = |code: &str| year.and_then(|y| shares.get(code, y)).and_then(|r| r.value);
+        let value = |code: &str| cells.current.get(code).and_then(|r| r.value);
         ranked.sort_by(|a, b| {
             value(b)
                 .unwrap_or(-1.0)
@@ -76,7 +99,7 @@ pub async fn build(
             .map(|code| {
                 format!(
                     "{} {}",
-                    value_text(lang, Unit::Percent, year.and_then(|y| shares.get(code, y))),
+                    value_text(lang, Unit::Percent, cells.current.get(*code)),
                     lang.t_args("comparison-for", &[("service", name(code))])
                 )
             })
@@ -93,7 +116,7 @@ pub async fn build(
         let bars: Vec<Bar> = ranked
             .iter()
             .map(|code| {
-                let row = year.and_then(|y| shares.get(code, y));
+                let row = cells.current.get(*code);
                 Bar {
                     label: name(code),
                     value: row.and_then(|r| r.value),
@@ -111,24 +134,31 @@ pub async fn build(
             description,
         };
         let svg = chart.svg(&options).map_err(AppError::internal)?;
-        let previous_text = previous.map(|y| y.to_string()).unwrap_or_default();
+        let table_caption = match (period, &previous_text) {
+            (Some(_), Some(_)) => "comparison-table-caption-period",
+            (Some(_), None) => "comparison-table-caption-alone",
+            (None, _) => "comparison-table-caption",
+        };
+        let mut columns = vec![
+            lang.t("column-service"),
+            lang.t_args("column-share-in", &[("year", year_text.clone())]),
+            lang.t("column-n"),
+        ];
+        if let Some(previous_text) = &previous_text {
+            columns.push(lang.t_args("column-share-in", &[("year", previous_text.clone())]));
+            columns.push(lang.t("column-movement"));
+        }
         let table = DataTable {
             caption: lang.t_args(
-                "comparison-table-caption",
+                table_caption,
                 &[("area", area_label), ("year", year_text.clone())],
             ),
-            columns: vec![
-                lang.t("column-service"),
-                lang.t_args("column-share-in", &[("year", year_text.clone())]),
-                lang.t("column-n"),
-                lang.t_args("column-share-in", &[("year", previous_text.clone())]),
-                lang.t("column-movement"),
-            ],
+            columns,
             rows: ranked
                 .iter()
                 .map(|code| {
-                    let row = year.and_then(|y| shares.get(code, y));
-                    let before = previous.and_then(|y| shares.get(code, y));
+                    let row = cells.current.get(*code);
+                    let before = cells.before.get(*code);
                     let movement = row
                         .and_then(|r| change_text(lang, Unit::Percent, r.change))
                         .map(|c| {
@@ -143,12 +173,16 @@ pub async fn build(
                     DataRow {
                         header: name(code),
                         href: Some(choice.href(&format!("/servizi/{code}"))),
-                        cells: vec![
-                            value_text(lang, Unit::Percent, row),
-                            n_text(lang, row),
-                            value_text(lang, Unit::Percent, before),
-                            movement,
-                        ],
+                        cells: if previous_text.is_some() {
+                            vec![
+                                value_text(lang, Unit::Percent, row),
+                                n_text(lang, row),
+                                value_text(lang, Unit::Percent, before),
+                                movement,
+                            ]
+                        } else {
+                            vec![value_text(lang, Unit::Percent, row), n_text(lang, row)]
+                        },
                     }
                 })
                 .collect(),
@@ -161,7 +195,13 @@ pub async fn build(
             caption,
             svg,
             // The very query behind the chart (all services), so the CSV has the same cells.
-            csv_href: csv_href("online_share", "by=service,year"),
+            csv_href: match period {
+                Some(range) => csv_href(
+                    "online_share",
+                    &format!("by=service&{}", range.download_query()),
+                ),
+                None => csv_href("online_share", "by=service,year"),
+            },
             csv_label: lang.t("download-csv"),
             chart,
             options,
@@ -178,13 +218,69 @@ pub async fn build(
             path_and_query,
             format!("{heading} {year_text} — civica"),
         )?,
-        year,
+        year: if period.is_some() { None } else { year },
+        period: period.map(|range| range.text(lang)),
+        from_value: month_value(filters.from),
+        to_value: month_value(filters.to),
         year_options: year_options(&shares.years, year),
         area_options: area_options(lang, filters.area.as_deref()),
         heading,
-        intro: lang.t("comparison-intro"),
+        intro: lang.t(if period.is_some() {
+            "comparison-intro-period"
+        } else {
+            "comparison-intro"
+        }),
         areas,
     })
+}
+
+/// The online share of each service in the period shown and in the period it is compared
+/// with; `change` of a current row is the movement between the two.
+struct Cells {
+    current: BTreeMap<String, KpiRow>,
+    before: BTreeMap<String, KpiRow>,
+}
+
+impl Cells {
+    /// A year and the year before, from the yearly cells every page shares.
+    fn of_year(shares: &ServiceYears, year: Option<i32>) -> Cells {
+        let pick = |year: Option<i32>| -> BTreeMap<String, KpiRow> {
+            let Some(year) = year else {
+                return BTreeMap::new();
+            };
+            shares
+                .cells
+                .iter()
+                .filter(|((_, y), _)| *y == year)
+                .map(|((code, _), row)| (code.clone(), row.clone()))
+                .collect()
+        };
+        Cells {
+            current: pick(year),
+            before: pick(year.map(|y| y - 1)),
+        }
+    }
+
+    /// A period of months and the same months a year earlier: one query by service each, for
+    /// every service together (secondary suppression depends on the cells queried together).
+    async fn of_period(engine: &Engine, range: MonthRange) -> Result<Cells, AppError> {
+        let by_service = |range: MonthRange| {
+            range.restrict(KpiQuery::new("online_share").by(vec![Dimension::Service]))
+        };
+        let rows = |rows: Vec<KpiRow>| -> BTreeMap<String, KpiRow> {
+            rows.into_iter().map(|r| (r.dims[0].clone(), r)).collect()
+        };
+        let mut current = rows(engine.kpi(&by_service(range)).await?.rows);
+        let before = match range.year_before() {
+            Some(previous) => rows(engine.kpi(&by_service(previous)).await?.rows),
+            None => BTreeMap::new(),
+        };
+        for (code, row) in &mut current {
+            let earlier = before.get(code).and_then(|r| r.value);
+            row.change = row.value.zip(earlier).map(|(now, then)| now - then);
+        }
+        Ok(Cells { current, before })
+    }
 }
 
 impl ComparisonPage {

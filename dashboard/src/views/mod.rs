@@ -13,6 +13,7 @@ pub mod comparison;
 pub mod error;
 pub mod method;
 pub mod overview;
+mod period;
 pub mod query;
 pub mod service;
 mod service_charts;
@@ -21,6 +22,8 @@ pub mod staff;
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDate;
+
 use civica_analytics::catalogue::{AREAS, Unit};
 use civica_analytics::{Dimension, Engine, Flag, KpiQuery, KpiRow};
 use serde::Deserialize;
@@ -28,6 +31,9 @@ use serde::Deserialize;
 use crate::charts::{Chart, ChartOptions};
 use crate::error::{AppError, FilterName};
 use crate::i18n::{Lang, LangChoice};
+
+pub use period::{MonthRange, month_value};
+use period::{month_end, month_error, month_start};
 
 /// The query string every page accepts. Unknown keys are ignored (links from elsewhere may
 /// add tracking parameters); known ones are validated.
@@ -38,6 +44,10 @@ pub struct PageParams {
     pub area: Option<String>,
     pub channel: Option<String>,
     pub service: Option<String>,
+    /// First month of a period, `YYYY-MM` (what `<input type="month">` sends).
+    pub from: Option<String>,
+    /// Last month of a period, `YYYY-MM`.
+    pub to: Option<String>,
 }
 
 /// Validated filters of a page.
@@ -46,6 +56,10 @@ pub struct Filters {
     pub year: Option<i32>,
     pub area: Option<String>,
     pub channel: Option<String>,
+    /// The first day of the period's first month (`from=YYYY-MM`). A period overrides `year`.
+    pub from: Option<NaiveDate>,
+    /// The last day of the period's last month (`to=YYYY-MM`), inclusive.
+    pub to: Option<NaiveDate>,
 }
 
 impl Filters {
@@ -90,20 +104,54 @@ impl Filters {
                 reason: "a channel name in lower case, such as online".into(),
             });
         }
+        let from = non_empty(&params.from)
+            .map(|text| month_start(&text).ok_or_else(|| month_error(FilterName::From, text)))
+            .transpose()?;
+        let to = non_empty(&params.to)
+            .map(|text| {
+                month_start(&text)
+                    .and_then(month_end)
+                    .ok_or_else(|| month_error(FilterName::To, text))
+            })
+            .transpose()?;
+        if let (Some(first), Some(last)) = (from, to)
+            && first > last
+        {
+            return Err(AppError::InvalidFilter {
+                filter: FilterName::To,
+                value: last.format("%Y-%m").to_string(),
+                reason: format!(
+                    "the last month comes before the first, {}",
+                    first.format("%Y-%m")
+                ),
+            });
+        }
         Ok(Filters {
             year,
             area,
             channel,
+            from,
+            to,
+        })
+    }
+
+    /// The period of months asked for, when `from` or `to` is given.
+    pub fn period(&self) -> Option<MonthRange> {
+        (self.from.is_some() || self.to.is_some()).then_some(MonthRange {
+            from: self.from,
+            to: self.to,
         })
     }
 
     /// A canonical text of the filters, for cache keys and ETags.
     pub fn key(&self) -> String {
         format!(
-            "year={}&area={}&channel={}",
+            "year={}&area={}&channel={}&from={}&to={}",
             self.year.map(|y| y.to_string()).unwrap_or_default(),
             self.area.as_deref().unwrap_or(""),
-            self.channel.as_deref().unwrap_or("")
+            self.channel.as_deref().unwrap_or(""),
+            self.from.map(|d| d.to_string()).unwrap_or_default(),
+            self.to.map(|d| d.to_string()).unwrap_or_default()
         )
     }
 }
@@ -503,5 +551,73 @@ pub fn csv_href(kpi: &str, query: &str) -> String {
         format!("/opendata/{kpi}.csv")
     } else {
         format!("/opendata/{kpi}.csv?{query}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(from: Option<&str>, to: Option<&str>) -> Result<Filters, AppError> {
+        Filters::parse(&PageParams {
+            from: from.map(str::to_string),
+            to: to.map(str::to_string),
+            ..PageParams::default()
+        })
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(y, m, d)
+    }
+
+    #[test]
+    fn months_become_whole_months_of_days() {
+        for (from, to, first, last) in [
+            (
+                Some("2017-01"),
+                Some("2017-06"),
+                day(2017, 1, 1),
+                day(2017, 6, 30),
+            ),
+            // February of a leap year and of a common one; December ends the year.
+            (
+                Some("2016-02"),
+                Some("2017-02"),
+                day(2016, 2, 1),
+                day(2017, 2, 28),
+            ),
+            (None, Some("2016-02"), None, day(2016, 2, 29)),
+            (Some("2017-12"), None, day(2017, 12, 1), None),
+            (
+                Some("2017-3"),
+                Some(" 2017-03 "),
+                day(2017, 3, 1),
+                day(2017, 3, 31),
+            ),
+            (Some(""), Some(""), None, None),
+        ] {
+            let filters = parse(from, to).unwrap();
+            assert_eq!((filters.from, filters.to), (first, last), "{from:?} {to:?}");
+        }
+    }
+
+    #[test]
+    fn what_is_not_a_month_is_refused_naming_its_field() {
+        for (from, to, field) in [
+            (Some("2017-13"), None, FilterName::From),
+            (Some("2017-00"), None, FilterName::From),
+            (Some("abc"), None, FilterName::From),
+            (Some("2017-01-15"), None, FilterName::From),
+            (Some("17-01"), None, FilterName::From),
+            (None, Some("2017/06"), FilterName::To),
+            (Some("2018-01"), Some("2017-01"), FilterName::To),
+        ] {
+            match parse(from, to) {
+                Err(AppError::InvalidFilter { filter, .. }) => {
+                    assert_eq!(filter, field, "{from:?} {to:?}")
+                }
+                other => panic!("{from:?} {to:?}: {other:?}"),
+            }
+        }
     }
 }

@@ -1,18 +1,19 @@
 //! A service page (`/servizi/{code}`): the monthly online share with its target and launch
 //! annotation, the channel mix, satisfaction with `n` and interval, the ratings of the year by
 //! score (the open data's distribution), volumes, processing time, and the method notes of
-//! each KPI shown.
+//! each KPI shown. With a period of months (`from`, `to`), the headline and every figure but
+//! the ratings by score (a yearly open dataset) cover that period only.
 
 use askama::Template;
 use civica_analytics::catalogue::Unit;
-use civica_analytics::{Dimension, Engine, KpiQuery};
+use civica_analytics::{Dimension, Engine, KpiQuery, KpiRow};
 
 use super::service_charts::{
     channel_figure, monthly_figure, satisfaction_figure, score_figure, yearly_bars,
 };
 use super::{
     Figure, Filters, PageFrame, Section, SelectOption, ServiceYears, change_text, channel_name,
-    chosen_year, n_text, value_text, year_options,
+    chosen_year, month_value, n_text, value_text, year_options,
 };
 use crate::charts::{Chart, ChartOptions};
 use crate::error::AppError;
@@ -52,6 +53,9 @@ pub struct ServicePage {
     pub area: String,
     pub area_href: String,
     pub year: Option<i32>,
+    /// The `from` and `to` fields of the form (`YYYY-MM`, empty when not given).
+    pub from_value: String,
+    pub to_value: String,
     pub year_options: Vec<SelectOption>,
     pub channel_options: Vec<SelectOption>,
     pub headline: Headline,
@@ -77,6 +81,7 @@ pub async fn build(
     let name = service.name.get(lang.code()).to_string();
     let shares = ServiceYears::load(engine, "online_share").await?;
     let year = chosen_year(engine, filters).await?;
+    let period = filters.period();
     let channels: Vec<String> = filters.channel.iter().cloned().collect();
     let query = |kpi: &str, by: Vec<Dimension>, with_channel: bool| {
         let mut q = KpiQuery::new(kpi).by(by);
@@ -84,33 +89,61 @@ pub async fn build(
         if with_channel {
             q.channels = channels.clone();
         }
-        q
+        match period {
+            Some(range) => range.restrict(q),
+            None => q,
+        }
     };
     let mut csv_query = format!("service={code}");
     if let Some(channel) = &filters.channel {
         csv_query.push_str(&format!("&channel={channel}"));
     }
 
-    // Headline: the yearly online share, from the same cells as the overview.
-    let current = year.and_then(|y| shares.get(code, y));
-    let year_text = year.map(|y| y.to_string()).unwrap_or_default();
-    let headline = Headline {
-        label: lang.t_args("service-headline", &[("year", year_text.clone())]),
-        value: value_text(lang, Unit::Percent, current),
-        detail: {
-            let mut parts = vec![lang.t_args("n-text", &[("n", n_text(lang, current))])];
-            if let Some(change) = current.and_then(|r| change_text(lang, Unit::Percent, r.change)) {
+    // Headline: the yearly online share, from the same cells as the overview; or that of the
+    // period, compared with the same months a year earlier.
+    let headline = match period {
+        Some(range) => {
+            let share = |range: super::MonthRange| {
+                let mut q = range.restrict(KpiQuery::new("online_share"));
+                q.services = vec![code.to_string()];
+                q
+            };
+            let current = engine.kpi(&share(range)).await?.rows.into_iter().next();
+            let before = match range.year_before() {
+                Some(previous) => engine
+                    .kpi(&share(previous))
+                    .await?
+                    .rows
+                    .into_iter()
+                    .next()
+                    .map(|row| (previous, row)),
+                None => None,
+            };
+            let mut parts = vec![lang.t_args("n-text", &[("n", n_text(lang, current.as_ref()))])];
+            let change = current
+                .as_ref()
+                .and_then(|r| r.value)
+                .zip(before.as_ref().and_then(|(_, r)| r.value))
+                .and_then(|(now, then)| change_text(lang, Unit::Percent, Some(now - then)));
+            if let (Some(change), Some((previous, _))) = (change, &before) {
                 parts.push(lang.t_args(
-                    "change-on-year",
-                    &[
-                        ("change", change),
-                        ("year", year.map(|y| y - 1).unwrap_or_default().to_string()),
-                    ],
+                    "change-on-period",
+                    &[("change", change), ("period", previous.text(lang))],
                 ));
             }
-            parts.join("; ")
-        },
+            Headline {
+                label: lang.t_args("service-headline-period", &[("year", range.text(lang))]),
+                value: value_text(lang, Unit::Percent, current.as_ref()),
+                detail: parts.join("; "),
+            }
+        }
+        None => year_headline(lang, year, year.and_then(|y| shares.get(code, y))),
     };
+    // The ratings by score are a yearly dataset: with a period, that of its last year.
+    let score_year = period
+        .and_then(|range| range.to.or(range.from))
+        .map(|day| chrono::Datelike::year(&day))
+        .or(year);
 
     let mut figures = Vec::new();
     let monthly = engine
@@ -161,7 +194,7 @@ pub async fn build(
     figures.push(score_figure(
         lang,
         code,
-        year,
+        score_year,
         &distribution,
         &mean_all,
         min_cell,
@@ -200,6 +233,12 @@ pub async fn build(
 
     for figure in &mut figures {
         figure.png_href = super::chart_href(choice, path_and_query, &figure.id, "png");
+        // The downloads of KPI queries cover the period too (not the yearly score dataset).
+        if let Some(range) = period
+            && figure.csv_href.contains('?')
+        {
+            figure.csv_href = format!("{}&{}", figure.csv_href, range.download_query());
+        }
     }
 
     let mut channel_options = vec![SelectOption {
@@ -251,13 +290,37 @@ pub async fn build(
         area: super::area_name(lang, &service.area),
         area_href: choice.href(&format!("/confronto?area={}", service.area)),
         name,
-        year,
+        year: if period.is_some() { None } else { year },
+        from_value: month_value(filters.from),
+        to_value: month_value(filters.to),
         year_options: year_options(&shares.years, year),
         channel_options,
         headline,
         figures,
         methods,
     })
+}
+
+/// The headline of a year: the online share from the cells every page shares.
+fn year_headline(lang: Lang, year: Option<i32>, current: Option<&KpiRow>) -> Headline {
+    let year_text = year.map(|y| y.to_string()).unwrap_or_default();
+    Headline {
+        label: lang.t_args("service-headline", &[("year", year_text.clone())]),
+        value: value_text(lang, Unit::Percent, current),
+        detail: {
+            let mut parts = vec![lang.t_args("n-text", &[("n", n_text(lang, current))])];
+            if let Some(change) = current.and_then(|r| change_text(lang, Unit::Percent, r.change)) {
+                parts.push(lang.t_args(
+                    "change-on-year",
+                    &[
+                        ("change", change),
+                        ("year", year.map(|y| y - 1).unwrap_or_default().to_string()),
+                    ],
+                ));
+            }
+            parts.join("; ")
+        },
+    }
 }
 
 impl ServicePage {
