@@ -517,6 +517,12 @@ fn export_writes_the_whole_site_as_static_files() {
     for page in ["index.html", "opendata/index.html", "static/civica.css"] {
         assert!(out.join(page).is_file(), "{page}");
     }
+    // The API reference documents the exported API files.
+    let docs = std::fs::read_to_string(out.join("api/docs/index.html")).unwrap();
+    assert!(
+        docs.contains("/api/v1/kpis/{id}"),
+        "the reference lists the KPI route"
+    );
     // Every distribution of the exported catalogue is a file of the site.
     let turtle = std::fs::read(out.join("catalog.ttl")).unwrap();
     let rdf = Rdf::parse(RdfFormat::Turtle, &turtle);

@@ -43,6 +43,8 @@ pub fn site_files() -> Vec<(String, String)> {
         ("/".to_string(), "index.html".to_string()),
         ("/static/civica.css".into(), "static/civica.css".into()),
         ("/opendata".into(), "opendata/index.html".into()),
+        // The API reference, so that the archived site documents the API it describes.
+        ("/api/docs".into(), "api/docs/index.html".into()),
     ];
     for dataset in DATASETS {
         for format in DownloadFormat::ALL {
