@@ -7,34 +7,13 @@ DuckDB and polars computations, cell by cell.
 
 import csv
 import io
-import os
-import subprocess
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from online_share import OTHER_KPIS, kpi_duckdb, online_share_duckdb, online_share_polars
-
-CIVICA = os.environ.get("CIVICA_BIN", "civica")
-
-
-def civica(*args: str) -> str:
-    done = subprocess.run([CIVICA, *args], check=True, capture_output=True, text=True, timeout=600)
-    return done.stdout
-
-
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("civica")
-    civica("generate", "--out", str(root / "sample"), "--scale", "0.25")
-    civica(
-        "ingest",
-        "--warehouse", str(root / "warehouse"),
-        "--key-file", str(root / "key"),
-        str(root / "sample" / "requests.csv"),
-    )
-    return root / "warehouse"
+from sample_city import civica
 
 
 def civica_online_share(warehouse: Path) -> list[dict]:

@@ -11,8 +11,6 @@ then, for every dataset:
 
 import csv
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import duckdb
@@ -20,7 +18,6 @@ import frictionless
 import polars as pl
 import pytest
 
-CIVICA = os.environ.get("CIVICA_BIN", "civica")
 
 # Table Schema types → (DuckDB type, polars type) read straight from the file. A `yearmonth`
 # (`2017-06`) has no column type of its own: it is read as text and parsed as a month below.
@@ -35,30 +32,6 @@ TYPES = {
 # The columns that carry counted or computed figures (the rest are dimensions, the change on
 # the previous period and the flag).
 MEASURES = {"value", "numerator", "denominator", "n", "ci_low", "ci_high", "requests", "ratings"}
-
-
-def civica(*args: str) -> str:
-    done = subprocess.run([CIVICA, *args], check=True, capture_output=True, text=True, timeout=600)
-    return done.stdout
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("opendata")
-    civica("generate", "--out", str(root / "sample"), "--scale", "0.1")
-    civica(
-        "ingest",
-        "--warehouse", str(root / "warehouse"),
-        "--key-file", str(root / "key"),
-        str(root / "sample" / "requests.csv"),
-    )
-    civica(
-        "export",
-        "--warehouse", str(root / "warehouse"),
-        "--out", str(root / "site"),
-        "--base-uri", "https://dati.example.it",
-    )
-    return root / "site"
 
 
 def datapackages(site: Path) -> list[Path]:

@@ -5,8 +5,6 @@ then checks the notebook's analyses against an independent recomputation from th
 warehouse's Parquet files (the first notebook's DuckDB query), cell by cell.
 """
 
-import os
-import subprocess
 from pathlib import Path
 
 import duckdb
@@ -15,30 +13,10 @@ import pytest
 from online_share import online_share_duckdb
 from opendata_duckdb import download, months_against_years, ranking
 
-CIVICA = os.environ.get("CIVICA_BIN", "civica")
 
-
-def civica(*args: str) -> None:
-    subprocess.run([CIVICA, *args], check=True, capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def city(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("civica-opendata")
-    civica("generate", "--out", str(root / "sample"), "--scale", "0.25")
-    civica(
-        "ingest",
-        "--warehouse", str(root / "warehouse"),
-        "--key-file", str(root / "key"),
-        str(root / "sample" / "requests.csv"),
-    )
-    civica(
-        "export",
-        "--warehouse", str(root / "warehouse"),
-        "--out", str(root / "site"),
-        "--base-uri", "https://dati.example.it/civica",
-    )
-    return root / "warehouse", root / "site"
+@pytest.fixture
+def city(warehouse: Path, site: Path) -> tuple[Path, Path]:
+    return warehouse, site
 
 
 def test_the_ranking_holds_the_recomputed_shares_of_published_services(city) -> None:

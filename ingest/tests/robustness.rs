@@ -11,7 +11,7 @@ use std::path::Path;
 
 use chrono::{DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use civica_ingest::dialect::{DecimalMark, scan_file};
-use civica_ingest::schema::{AuthMethod, CITY_TIME_ZONE, Channel, Status};
+use civica_ingest::schema::{AuthMethod, CITY_TIME_ZONE, Channel, INPUT_COLUMNS, Status};
 use civica_ingest::source::LogReader;
 use civica_ingest::validate::{FieldParser, ServiceRequest};
 use civica_ingest::{IngestOptions, Layout, Profile, Pseudonymiser};
@@ -501,18 +501,6 @@ fn time_text(
     }
 }
 
-const CANONICAL_HEADER: [&str; 10] = [
-    "request_id",
-    "service",
-    "channel",
-    "submitted_at",
-    "completed_at",
-    "status",
-    "auth_method",
-    "citizen_id",
-    "amount_eur",
-    "satisfaction",
-];
 const ITALIAN_HEADER: [&str; 10] = [
     "ID pratica",
     "Servizio",
@@ -544,7 +532,7 @@ fn written(records: &[Generated], style: &Style) -> Option<Written> {
     let header = if style.italian_headers {
         ITALIAN_HEADER
     } else {
-        CANONICAL_HEADER
+        INPUT_COLUMNS
     };
     let names: Vec<&str> = style.order.iter().map(|i| header[*i]).collect();
     text.push_str(&names.join(delimiter));
