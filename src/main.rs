@@ -12,6 +12,7 @@ use civica_analytics::format::write_batches;
 use civica_analytics::kpi::parse_years;
 use civica_analytics::opendata::OpenDataConfig;
 use civica_analytics::{Audience, Catalogue, Dimension, Engine, KpiQuery, OutputFormat, Scan};
+use civica_dashboard::client::{Network, parse_network};
 use civica_dashboard::limits::{RateLimit, ServerLimits};
 use civica_dashboard::staff::StaffConfig;
 use civica_dashboard::staff::accounts::Users;
@@ -339,6 +340,17 @@ struct HardeningArgs {
     /// Login attempts a minute from one IP address.
     #[arg(long, default_value_t = NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN))]
     login_rate: NonZeroU32,
+    /// Seconds a client has to send the headers of a request before the connection is closed.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
+    /// A reverse proxy (address or CIDR network) whose X-Forwarded-For names the client, for
+    /// the per-IP limits; repeat for several. Without it X-Forwarded-For is ignored.
+    #[arg(long = "trusted-proxy", value_name = "NET")]
+    trusted_proxies: Vec<String>,
+    /// A network (address or CIDR) whose clients may read /metrics without a staff API
+    /// token; repeat for several. Default: loopback only.
+    #[arg(long = "metrics-from", value_name = "NET")]
+    metrics_from: Vec<String>,
 }
 
 impl HardeningArgs {
@@ -349,11 +361,27 @@ impl HardeningArgs {
         let limits = ServerLimits {
             body_bytes: self.max_body_bytes,
             request_timeout: std::time::Duration::from_secs(self.request_timeout),
+            header_timeout: std::time::Duration::from_secs(self.header_timeout),
             concurrent_queries: usize::try_from(self.max_concurrent_queries)?,
             query_rate: RateLimit::per_minute(self.query_rate),
             login_rate: RateLimit::per_minute(self.login_rate),
         };
-        Ok(state.with_frame_ancestors(&ancestors).with_limits(limits))
+        let parse = |flag: &str, nets: &[String]| -> Result<Vec<_>> {
+            nets.iter()
+                .map(|net| parse_network(net).map_err(|reason| anyhow::anyhow!("{flag}: {reason}")))
+                .collect()
+        };
+        let mut network = Network {
+            trusted_proxies: parse("--trusted-proxy", &self.trusted_proxies)?,
+            ..Network::default()
+        };
+        if !self.metrics_from.is_empty() {
+            network.metrics_from = parse("--metrics-from", &self.metrics_from)?;
+        }
+        Ok(state
+            .with_frame_ancestors(&ancestors)
+            .with_limits(limits)
+            .with_network(network))
     }
 }
 

@@ -458,3 +458,100 @@ fn readiness_and_metrics_follow_the_warehouse() {
         "{text}"
     );
 }
+
+#[test]
+fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = hostile_warehouse(dir.path());
+    let server = Server::start_with(&warehouse, &["--header-timeout", "1"]);
+    let address = server
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    // Half a request, then nothing (a slow-loris client).
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let outcome = stream.read_to_end(&mut answer);
+    // The server closes the connection (EOF, or a reset) instead of waiting for ever; a read
+    // timeout here would mean it kept the connection open.
+    match outcome {
+        Ok(_) => {}
+        Err(e) => assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "the connection was still open after 20 s: {e}"
+        ),
+    }
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("200 OK"),
+        "no answer to half a request"
+    );
+    // Whole requests are still answered.
+    assert_eq!(server.request("GET", "/healthz", &[], None).status, 200);
+}
+
+#[test]
+fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = hostile_warehouse(dir.path());
+    let sql = url_encoded("SELECT count(*) AS n FROM kpi_requests");
+    let path = format!("/api/v1/query?sql={sql}");
+    let from = |server: &Server, client: &str| {
+        server
+            .request("GET", &path, &[("x-forwarded-for", client)], None)
+            .status
+    };
+
+    // No trusted proxy: a client cannot dodge its limit by naming another address.
+    let server = Server::start_with(&warehouse, &["--query-rate", "2"]);
+    let codes: Vec<u16> = ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+        .iter()
+        .map(|c| from(&server, c))
+        .collect();
+    assert_eq!(codes, [200, 200, 429]);
+    drop(server);
+
+    // Behind a proxy on loopback: each forwarded client has its own allowance, and what a
+    // client wrote in front of the proxy's entry does not count.
+    let server = Server::start_with(
+        &warehouse,
+        &["--query-rate", "2", "--trusted-proxy", "127.0.0.0/8"],
+    );
+    let a: Vec<u16> = (0..3)
+        .map(|i| from(&server, &format!("10.9.9.{i}, 203.0.113.5")))
+        .collect();
+    assert_eq!(a, [200, 200, 429]);
+    assert_eq!(from(&server, "203.0.113.6"), 200);
+}
+
+#[test]
+fn the_query_page_shares_the_allowance_of_the_query_api_and_says_when_to_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = hostile_warehouse(dir.path());
+    let server = Server::start_with(&warehouse, &["--query-rate", "2"]);
+    let sql = url_encoded("SELECT count(*) AS n FROM kpi_requests");
+    assert_eq!(
+        server
+            .request("GET", &format!("/api/v1/query?sql={sql}"), &[], None)
+            .status,
+        200
+    );
+    let page = format!("/query?sql={sql}");
+    assert_eq!(server.request("GET", &page, &[], None).status, 200);
+    let refused = server.request("GET", &page, &[("accept-language", "it")], None);
+    assert_eq!(refused.status, 429);
+    assert!(refused.header("content-type").starts_with("text/html"));
+    let retry: u64 = refused.header("retry-after").parse().expect("Retry-After");
+    assert!((1..=30).contains(&retry), "{retry}");
+    // The form alone is not a query.
+    assert_eq!(server.request("GET", "/query", &[], None).status, 200);
+}

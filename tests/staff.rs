@@ -526,3 +526,97 @@ fn staff_see_the_kpi_cells_the_public_sees_withheld() {
     // 1 digital request out of 2.
     assert_eq!(kpi_cell(&staff, "suap", 2016)["value"], 50.0);
 }
+
+/// The cells of the table row whose header links to `href`, as text.
+fn row_cells(html: &str, href: &str) -> Vec<String> {
+    let anchor = format!("<a href=\"{href}\">");
+    let start = html
+        .find(&anchor)
+        .unwrap_or_else(|| panic!("no row linking to {href}"));
+    let row = &html[start..start + html[start..].find("</tr>").unwrap()];
+    row.split("<td>")
+        .skip(1)
+        .map(|cell| cell.split("</td>").next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn signed_in_staff_see_pages_with_internal_figures_that_nobody_caches() {
+    let setup = Setup::new();
+    let server = setup.serve(&[]);
+    let cookie = session(&server);
+    let path = "/confronto?year=2016";
+    // suap 2016: 1 digital request out of 2 (tests/fixtures/README.md), below the public
+    // minimum of 5.
+
+    let staff = http(&server, "GET", path, &[("cookie", &cookie)], b"");
+    assert_eq!(staff.status, 200);
+    assert_eq!(staff.header("cache-control"), "private, no-store");
+    assert!(
+        staff.headers.get("etag").is_none(),
+        "a staff page has no ETag"
+    );
+    let html = staff.text();
+    assert!(
+        html.contains("class=\"internal-banner\""),
+        "the banner says so"
+    );
+    assert!(html.contains("Accesso come <strong>anna</strong>"));
+    let cells = row_cells(&html, "/servizi/suap");
+    assert!(cells[0].starts_with("50,0"), "{cells:?}");
+
+    // The public, asking after staff, still gets the public page: the marker, no banner.
+    let public = http(&server, "GET", path, &[], b"");
+    assert_eq!(public.status, 200);
+    assert_eq!(public.header("cache-control"), "no-cache");
+    let html = public.text();
+    assert!(!html.contains("internal-banner"));
+    assert!(!html.contains("anna"));
+    let cells = row_cells(&html, "/servizi/suap");
+    assert_eq!(cells[0], "riservato", "{cells:?}");
+
+    // A chart of the page, as staff see it: marked private too.
+    let chart = http(
+        &server,
+        "GET",
+        "/charts/confronto/comparison-business.svg?year=2016",
+        &[("cookie", &cookie)],
+        b"",
+    );
+    assert_eq!(chart.header("cache-control"), "private, no-store");
+}
+
+#[test]
+fn metrics_are_for_the_operators_network_or_a_staff_token() {
+    let setup = Setup::new();
+    let token = run_ok(&["user", "token", "anna", "--users", s(&setup.users)]);
+    let bearer = format!("Bearer {}", token.trim());
+    // Behind a proxy on loopback, a client from outside asks.
+    let server = setup.serve(&["--trusted-proxy", "127.0.0.1"]);
+    let outside = [("x-forwarded-for", "203.0.113.5")];
+    let refused = http(&server, "GET", "/metrics", &outside, b"");
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.json()["error"], "forbidden");
+    let with_token = http(
+        &server,
+        "GET",
+        "/metrics",
+        &[outside[0], ("authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(with_token.status, 200);
+    assert!(with_token.text().contains("civica_warehouse_version"));
+    // The machine itself (loopback) may scrape without a token.
+    assert_eq!(http(&server, "GET", "/metrics", &[], b"").status, 200);
+    drop(server);
+
+    // A Prometheus elsewhere: its network is named.
+    let server = setup.serve(&[
+        "--trusted-proxy",
+        "127.0.0.1",
+        "--metrics-from",
+        "203.0.113.0/24",
+    ]);
+    assert_eq!(http(&server, "GET", "/metrics", &outside, b"").status, 200);
+    assert_eq!(http(&server, "GET", "/metrics", &[], b"").status, 403);
+}

@@ -97,6 +97,9 @@ pub struct QueryRows {
     pub truncated: bool,
     /// The row limit the query ran under.
     pub max_rows: usize,
+    /// The warehouse version (commit) the query read. Read before the query ran, a version
+    /// could be older than the data; after, newer.
+    pub version: u64,
 }
 
 impl QueryRows {
@@ -139,19 +142,20 @@ impl Engine {
             ..limits
         };
         let run = async {
-            let ctx = match audience {
+            let (ctx, version) = match audience {
                 Audience::Internal => {
-                    let ctx = self.session().await?;
+                    let version = self.version()?;
+                    let ctx = self.session_at(version).await?;
                     let statement = ctx
                         .state()
                         .sql_to_statement(sql, &Dialect::Generic)
                         .map_err(|source| Error::Query { source })?;
                     check_read_only(&statement)?;
-                    ctx
+                    (ctx, version)
                 }
                 Audience::Public => self.public_session(sql, limits.memory_bytes).await?,
             };
-            run_limited(&ctx, sql, limits.max_rows).await
+            run_limited(&ctx, sql, limits.max_rows, version).await
         };
         tokio::time::timeout(limits.timeout, run)
             .await
@@ -160,8 +164,14 @@ impl Engine {
             })?
     }
 
-    /// A session holding only the public views that `sql` names; any other table is refused.
-    async fn public_session(&self, sql: &str, memory_bytes: usize) -> Result<SessionContext> {
+    /// A session holding only the public views that `sql` names (any other table is refused),
+    /// and the warehouse version the views were computed from (the latest of them, should a
+    /// commit land between two views; the latest commit when `sql` names none).
+    async fn public_session(
+        &self,
+        sql: &str,
+        memory_bytes: usize,
+    ) -> Result<(SessionContext, u64)> {
         let ctx = self.bare_session(memory_bytes)?;
         let state = ctx.state();
         let statement = state
@@ -198,6 +208,7 @@ impl Engine {
                 }
             }
         }
+        let mut version = None;
         for def in wanted {
             let result = self
                 .kpi(
@@ -206,17 +217,27 @@ impl Engine {
                         .for_audience(Audience::Public),
                 )
                 .await?;
+            version = version.max(Some(result.version));
             let batch = result.batch()?;
             let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
             ctx.register_table(kpi_view_name(def).as_str(), Arc::new(table))?;
         }
-        Ok(ctx)
+        let version = match version {
+            Some(version) => version,
+            None => self.version()?,
+        };
+        Ok((ctx, version))
     }
 }
 
 /// Plans `sql` with writes and session statements disabled and runs it, keeping the first
-/// `max_rows` rows.
-async fn run_limited(ctx: &SessionContext, sql: &str, max_rows: usize) -> Result<QueryRows> {
+/// `max_rows` rows; `version` is the warehouse version `ctx` reads.
+async fn run_limited(
+    ctx: &SessionContext,
+    sql: &str,
+    max_rows: usize,
+    version: u64,
+) -> Result<QueryRows> {
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -247,6 +268,7 @@ async fn run_limited(ctx: &SessionContext, sql: &str, max_rows: usize) -> Result
         batches: with_schema(batches, schema),
         truncated,
         max_rows,
+        version,
     })
 }
 

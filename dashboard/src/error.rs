@@ -48,6 +48,10 @@ pub enum AppError {
         value: String,
         reason: String,
     },
+    /// The client may not have this (and signing in would not change that, or it should use
+    /// a token).
+    #[error("{message}")]
+    Forbidden { message: String },
     /// The named thing does not exist.
     #[error("{message}")]
     NotFound { message: String },
@@ -119,6 +123,9 @@ impl IntoResponse for AppError {
             AppError::InvalidFilter { filter, value, .. } => {
                 info.filter = Some((*filter, value.clone()));
                 (StatusCode::BAD_REQUEST, "bad_request", self.to_string())
+            }
+            AppError::Forbidden { message } => {
+                (StatusCode::FORBIDDEN, "forbidden", message.clone())
             }
             AppError::NotFound { message } => (StatusCode::NOT_FOUND, "not_found", message.clone()),
             AppError::NotAcceptable { message } => (

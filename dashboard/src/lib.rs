@@ -6,6 +6,7 @@
 //! [`app`] builds the router (compressed responses), [`serve`] runs it until SIGTERM or Ctrl-C.
 
 pub mod charts;
+pub mod client;
 pub mod dcat;
 pub mod error;
 pub mod export;
@@ -21,11 +22,16 @@ pub mod views;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::{Router, middleware};
 use civica_analytics::opendata::OpenDataConfig;
 use civica_analytics::{Engine, QueryLimits};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 use tower_http::compression::CompressionLayer;
 
 pub use error::AppError;
@@ -44,12 +50,16 @@ pub struct AppState {
     pub security: Arc<security::SecurityHeaders>,
     /// What one client may ask: body size, request time, SQL slots, per-IP rates.
     pub limits: limits::ServerLimits,
+    /// The per-IP allowance of public SQL, shared by `/api/v1/query` and the `/query` page.
+    pub query_rate: limits::RateLimitLayer,
     /// Permits of the SQL statements running now (`limits.concurrent_queries` of them).
     pub query_slots: Arc<tokio::sync::Semaphore>,
     /// Request counts and latencies for `/metrics`, and the request ids.
     pub metrics: Arc<observability::Metrics>,
     /// Staff accounts, sessions and uploads.
     pub staff: Arc<staff::Staff>,
+    /// Trusted reverse proxies, and who may read `/metrics`.
+    pub network: Arc<client::Network>,
 }
 
 impl AppState {
@@ -66,11 +76,20 @@ impl AppState {
             query_limits: routes::query::DEFAULT_LIMITS,
             security: Arc::new(security::SecurityHeaders::default()),
             limits: limits::ServerLimits::default(),
+            query_rate: limits::RateLimitLayer::new(limits::ServerLimits::default().query_rate),
             query_slots: Arc::new(tokio::sync::Semaphore::new(
                 limits::ServerLimits::default().concurrent_queries,
             )),
             metrics: Arc::new(observability::Metrics::default()),
+            network: Arc::new(client::Network::default()),
         }
+    }
+
+    /// Believes `X-Forwarded-For` from `network`'s proxies and lets its networks read
+    /// `/metrics`.
+    pub fn with_network(mut self, network: client::Network) -> Self {
+        self.network = Arc::new(network);
+        self
     }
 
     /// Runs public SQL within `limits` instead of [`routes::query::DEFAULT_LIMITS`].
@@ -82,6 +101,7 @@ impl AppState {
     /// Bounds clients by `limits` instead of [`limits::ServerLimits::default`].
     pub fn with_limits(mut self, limits: limits::ServerLimits) -> Self {
         self.query_slots = Arc::new(tokio::sync::Semaphore::new(limits.concurrent_queries));
+        self.query_rate = limits::RateLimitLayer::new(limits.query_rate);
         self.limits = limits;
         self
     }
@@ -110,6 +130,7 @@ pub fn app(state: AppState) -> Router {
     let security = Arc::clone(&state.security);
     let limits = state.limits;
     let metrics = Arc::clone(&state.metrics);
+    let network = Arc::clone(&state.network);
     Router::new()
         .merge(routes::pages::router())
         .merge(routes::charts::router())
@@ -137,6 +158,8 @@ pub fn app(state: AppState) -> Router {
             metrics,
             observability::observe,
         ))
+        // Who the client is (behind trusted proxies too), for rate limits and `/metrics`.
+        .layer(middleware::from_fn_with_state(network, client::identify))
         // Outermost, so that every answer carries them, errors and fallbacks included.
         .layer(middleware::from_fn_with_state(
             security,
@@ -145,15 +168,55 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `state` on `listener` until the process receives SIGTERM or Ctrl-C; requests in
-/// flight are allowed to finish.
+/// flight are allowed to finish. A client has `limits.header_timeout` to send the headers of
+/// each request (slow clients cannot hold connections open for ever).
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    // The peer address is kept for the per-IP rate limits.
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
+    let header_timeout = state.limits.header_timeout;
+    let app = app(state);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY");
+        }
+        // The peer address is kept for the client address (rate limits, `/metrics`).
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |request: axum::http::Request<hyper::body::Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

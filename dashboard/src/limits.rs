@@ -11,16 +11,18 @@
 //! Refusals use the one JSON error shape: 429 with `Retry-After` past the rate,
 //! 503 with `Retry-After` when every SQL slot is taken, 408 when a request runs too long,
 //! 413 for a body over the limit (axum's `DefaultBodyLimit`, applied by [`crate::app`]).
+//! A client is known by its address ([`crate::client`]: behind trusted proxies, the one
+//! they forward).
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -28,6 +30,7 @@ use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, RateLimiter};
 use tower::{Layer, Service};
 
+use crate::client::ClientAddr;
 use crate::error::AppError;
 
 /// How often one client (IP address) may call a route: `burst` calls at once, then one call
@@ -76,6 +79,9 @@ pub struct ServerLimits {
     pub body_bytes: usize,
     /// The longest a request may take, answer included.
     pub request_timeout: Duration,
+    /// The longest a client may take to send the headers of a request (then the connection
+    /// is closed).
+    pub header_timeout: Duration,
     /// SQL statements run at the same time (`/api/v1/query`, `/query`); more wait for none.
     pub concurrent_queries: usize,
     /// Calls of `/api/v1/query` per client.
@@ -89,6 +95,7 @@ impl Default for ServerLimits {
         ServerLimits {
             body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
             concurrent_queries: 4,
             query_rate: RateLimit::per_minute(DEFAULT_QUERY_RATE),
             login_rate: RateLimit::per_minute(DEFAULT_LOGIN_RATE),
@@ -119,8 +126,8 @@ impl RateLimitLayer {
         }
     }
 
-    /// `Ok` when `ip` may make a call now, else how long it should wait.
-    fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+    /// `Ok` when `ip` may make a call now (and counts it), else how long it should wait.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
         if self.limiter.len() > PRUNE_ABOVE {
             self.limiter.retain_recent();
         }
@@ -162,7 +169,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        match self.limits.check(client_ip(&request)) {
+        match self.limits.check(ClientAddr::of(&request)) {
             Ok(()) => Box::pin(self.inner.call(request)),
             Err(wait) => {
                 let refusal = AppError::TooManyRequests { retry_after: wait }.into_response();
@@ -170,15 +177,6 @@ where
             }
         }
     }
-}
-
-/// The peer address of the connection (`serve` records it); requests made without a
-/// connection (in-process tests, `civica export`) share one key.
-fn client_ip(request: &Request) -> IpAddr {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
 }
 
 /// Middleware of the whole application: a request that has not been answered within
@@ -197,6 +195,7 @@ pub async fn request_timeout(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))

@@ -6,6 +6,10 @@
 //! rendering; otherwise the page comes from the cache when the version has not moved, and is
 //! rendered (and cached) when it has. The version is read from the commit log on every
 //! request, so a new ingest commit is visible without a restart.
+//!
+//! Pages seen by signed-in staff are different: they carry internal figures and the staff
+//! member's sign-out token, so they are rendered for each request, never cached here, and
+//! sent `Cache-Control: private, no-store` without an ETag ([`Audience::Private`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -95,14 +99,23 @@ fn matches(headers: &HeaderMap, tag: &str) -> bool {
         .any(|t| t.trim() == "*" || strip(t) == strip(tag))
 }
 
+/// Who a page is for, as far as caching goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The same page for everyone: cached, with an ETag.
+    Shared,
+    /// One signed-in member of staff: rendered afresh, kept by nobody.
+    Private,
+}
+
 /// Serves the page `key` in `lang` at warehouse `version`: 304 when the client has it, else
 /// from the cache, else from `render` (whose result is cached if the version did not move
-/// while rendering).
+/// while rendering). A private page is always rendered, and marked not to be stored.
 pub async fn serve_page<F, Fut>(
     cache: &PageCache,
     version: impl Fn() -> Result<u64, AppError>,
     lang: Lang,
-    key: String,
+    (key, audience): (String, Audience),
     request_headers: &HeaderMap,
     render: F,
 ) -> Result<Response, AppError>
@@ -110,6 +123,19 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<String, AppError>>,
 {
+    if audience == Audience::Private {
+        let mut response = html(render().await?);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+        headers.insert(
+            header::CONTENT_LANGUAGE,
+            HeaderValue::from_static(lang.code()),
+        );
+        return Ok(response);
+    }
     let before = version()?;
     let tag = etag(before, lang, &key);
     if matches(request_headers, &tag) {
@@ -125,12 +151,18 @@ where
             body
         }
     };
-    let mut response = (page_headers(&tag, lang), body.to_string()).into_response();
+    let mut response = html(body.to_string());
+    response.headers_mut().extend(page_headers(&tag, lang));
+    Ok(response)
+}
+
+fn html(body: String) -> Response {
+    let mut response = body.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    Ok(response)
+    response
 }
 
 fn page_headers(tag: &str, lang: Lang) -> HeaderMap {

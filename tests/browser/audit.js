@@ -65,6 +65,9 @@ const PAGES = [
   { name: 'login-en', server: 'sample', path: '/login?lang=en', charts: false },
   { name: 'upload', server: 'sample', path: '/staff/upload', charts: false, staff: true },
   { name: 'upload-en', server: 'sample', path: '/staff/upload?lang=en', charts: false, staff: true },
+  // A page as staff see it: internal figures, under a banner saying so.
+  { name: 'comparison-staff', server: 'sample', path: '/confronto', charts: true, staff: true },
+  { name: 'service-staff-en', server: 'sample', path: '/servizi/suap?lang=en', charts: true, staff: true },
   // Nothing ingested yet: no years, "Nessun dato".
   { name: 'empty', server: 'empty', path: '/', charts: true, form: 'year' },
   // Error pages, in the site's frame.
@@ -148,6 +151,10 @@ async function main() {
         results.push(await auditPage(browser, pageSpec, url, viewport, shotDir));
       }
       results.push(await checkWithoutJavaScript(browser, pageSpec, url));
+    }
+    // Last, as it adds a commit to the sample server.
+    if (servers.sample && process.env.AUDIT_LOGIN) {
+      results.push(await staffJourney(browser, servers.sample));
     }
   } finally {
     await browser.close().catch(() => {});
@@ -309,20 +316,8 @@ async function auditPage(browser, pageSpec, url, viewport, shotDir) {
       problems.push(`page scrolls horizontally by ${overflow}px at ${viewport.width}px wide`);
     }
 
-    await page.evaluate(axe.source);
-    const result = await page.evaluate(
-      (tags) =>
-        // eslint-disable-next-line no-undef
-        window.axe.run(document, {
-          runOnly: { type: 'tag', values: tags },
-          resultTypes: ['violations', 'incomplete'],
-        }),
-      WCAG_TAGS,
-    );
-    for (const v of result.violations) {
-      const targets = v.nodes.map((n) => `  target: ${n.target.join(' ')}\n    ${n.failureSummary.replace(/\n/g, '\n    ')}`);
-      problems.push(`axe ${v.id} [${v.impact}] ${v.help}\n  ${v.helpUrl}\n${targets.join('\n')}`);
-    }
+    const result = await runAxe(page);
+    problems.push(...result.problems);
     problems.push(...(await checkSvgText(page)));
     problems.push(...(await checkKeyboard(page)));
     problems.push(...errors);
@@ -339,6 +334,26 @@ async function auditPage(browser, pageSpec, url, viewport, shotDir) {
     await forget(page, pageSpec, url);
     await page.close().catch(() => {});
   }
+}
+
+// axe-core's WCAG 2.1 A/AA rules on the page: its violations as problems, and what it could
+// not decide (`incomplete`).
+async function runAxe(page) {
+  await page.evaluate(axe.source);
+  const result = await page.evaluate(
+    (tags) =>
+      // eslint-disable-next-line no-undef
+      window.axe.run(document, {
+        runOnly: { type: 'tag', values: tags },
+        resultTypes: ['violations', 'incomplete'],
+      }),
+    WCAG_TAGS,
+  );
+  const problems = result.violations.map((v) => {
+    const targets = v.nodes.map((n) => `  target: ${n.target.join(' ')}\n    ${n.failureSummary.replace(/\n/g, '\n    ')}`);
+    return `axe ${v.id} [${v.impact}] ${v.help}\n  ${v.helpUrl}\n${targets.join('\n')}`;
+  });
+  return { problems, incomplete: result.incomplete };
 }
 
 // axe cannot find the background of SVG text ("needs review"): every chart text must reach
@@ -522,6 +537,105 @@ async function checkWithoutJavaScript(browser, pageSpec, url) {
   } finally {
     await forget(page, pageSpec, url);
     await page.close().catch(() => {});
+  }
+  return { name, problems };
+}
+
+// What a member of staff does, in the browser as a person would: sign in with the form, see a
+// page with the figures the public sees withheld, upload a messy log, follow its ingest to the
+// summary and the quarantined rows. Needs AUDIT_LOGIN.
+async function staffJourney(browser, base) {
+  const name = 'staff journey: sign in, internal figures, upload, ingest summary';
+  const problems = [];
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  try {
+    page.setDefaultTimeout(NAV_TIMEOUT_MS);
+    const errors = watch(page);
+    await page.setExtraHTTPHeaders({ 'Accept-Language': 'it-IT,it;q=0.9' });
+    const login = process.env.AUDIT_LOGIN;
+    const at = login.indexOf(':');
+    const [username, password] = [login.slice(0, at), login.slice(at + 1)];
+
+    // A cell the public sees withheld: the first suppressed online share of a service.
+    const answer = await fetch(new URL('/api/v1/kpis/online_share?by=service,year', base), {
+      signal: AbortSignal.timeout(NAV_TIMEOUT_MS),
+    });
+    const withheld = (await answer.json()).rows.find((r) => r.flag === 'suppressed');
+    if (!withheld) throw new Error('the sample city has no withheld online share to look at');
+    const comparison = new URL(`/confronto?year=${withheld.year}`, base).href;
+    const cellOf = (html) => {
+      const at = html.indexOf(`<a href="/servizi/${withheld.service}">`);
+      if (at < 0) return null;
+      const row = html.slice(at, html.indexOf('</tr>', at));
+      const cell = /<td>([^<]*)<\/td>/.exec(row);
+      return cell ? cell[1] : null;
+    };
+    const publicHtml = await (await fetch(comparison, {
+      signal: AbortSignal.timeout(NAV_TIMEOUT_MS),
+      headers: { 'Accept-Language': 'it-IT,it;q=0.9' },
+    })).text();
+    if (cellOf(publicHtml) !== 'riservato') {
+      problems.push(`the public comparison shows ${cellOf(publicHtml)} for ${withheld.service} ${withheld.year}, not "riservato"`);
+    }
+
+    // Sign in with the form.
+    await page.goto(new URL('/login', base).href, { waitUntil: 'load' });
+    await page.type('input#username', username);
+    await page.type('input#password', password);
+    await Promise.all([
+      page.waitForNavigation({ waitUntil: 'load' }),
+      page.click('form.staff-form button[type="submit"]'),
+    ]);
+    if (new URL(page.url()).pathname !== '/staff/upload') problems.push(`signing in landed on ${page.url()}`);
+    const badge = await page.$eval('.staff-badge strong', (e) => e.textContent).catch(() => null);
+    if (badge !== username) problems.push(`the header shows ${badge} signed in, not ${username}`);
+
+    // The comparison as staff see it: the banner, and the number behind the marker.
+    await page.goto(comparison, { waitUntil: 'load' });
+    if (!(await page.$('.internal-banner'))) problems.push('the staff comparison has no internal banner');
+    const staffCell = cellOf(await page.content());
+    if (!staffCell || !/^\d{1,3},\d%$/.test(staffCell)) {
+      problems.push(`staff see ${staffCell} for ${withheld.service} ${withheld.year}, not a percentage`);
+    }
+
+    // Upload a messy export and follow its ingest.
+    await page.goto(new URL('/staff/upload', base).href, { waitUntil: 'load' });
+    const file = await page.$('input#file');
+    await file.uploadFile(path.join(__dirname, '..', 'fixtures', 'upload_messy.csv'));
+    await Promise.all([
+      page.waitForNavigation({ waitUntil: 'load' }),
+      page.click('form.staff-form button[type="submit"]'),
+    ]);
+    if (!/^\/staff\/ingests\/[^/]+$/.test(new URL(page.url()).pathname)) {
+      problems.push(`the upload landed on ${page.url()}`);
+    }
+    // The page offers a reload link while the ingest runs: follow it (bounded).
+    const deadline = Date.now() + 60_000;
+    for (let i = 0; i < 60 && Date.now() < deadline && !(await page.$('table.ingest-summary')); i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await page.reload({ waitUntil: 'load' });
+    }
+    const summary = await page
+      .$$eval('table.ingest-summary tr', (trs) => trs.map((tr) => [tr.querySelector('th')?.textContent, tr.querySelector('td')?.textContent]))
+      .catch(() => []);
+    if (summary.length === 0) problems.push('no ingest summary after 60 s');
+    // tests/fixtures/README.md: 5 rows read, 3 accepted, 1 quarantined, 1 duplicate.
+    const numbers = summary.map(([, value]) => value && value.trim());
+    for (const expected of ['5', '3', '1']) {
+      if (!numbers.includes(expected)) problems.push(`the summary (${JSON.stringify(summary)}) has no ${expected}`);
+    }
+    const quarantined = await page.$$eval('table.quarantine tbody tr', (trs) => trs.map((tr) => tr.textContent));
+    if (quarantined.length !== 1 || !quarantined[0].includes('channel')) {
+      problems.push(`the quarantine shows ${JSON.stringify(quarantined)}, not the one row refused for its channel`);
+    }
+    const axeResult = await runAxe(page);
+    problems.push(...axeResult.problems.map((p) => `ingest page: ${p}`));
+    problems.push(...errors);
+  } catch (err) {
+    problems.push(`error: ${err.stack || err}`);
+  } finally {
+    await context.close().catch(() => {});
   }
   return { name, problems };
 }

@@ -273,7 +273,7 @@ impl Engine {
     /// service and year (the `n` of `satisfaction_mean`), so the disclosure rule runs over
     /// the three dimensions at once rather than over each level alone.
     async fn satisfaction_distribution(&self) -> Result<RecordBatch> {
-        let rows = self.score_distribution().await?;
+        let rows = self.score_distribution(Audience::Public).await?;
         let text = |i: usize| -> ArrayRef {
             Arc::new(StringArray::from(
                 rows.iter().map(|r| r.dims[i].clone()).collect::<Vec<_>>(),
@@ -311,12 +311,12 @@ impl Engine {
         RecordBatch::try_new(Arc::new(schema), columns).map_err(|source| Error::Encode { source })
     }
 
-    /// The public satisfaction distribution: ratings (surveys and end-of-request ratings,
-    /// the source of the satisfaction KPIs) counted by service, year and score over all
-    /// channels, suppressed jointly over the three dimensions. Rows are
+    /// The satisfaction distribution: ratings (surveys and end-of-request ratings, the source
+    /// of the satisfaction KPIs) counted by service, year and score over all channels; for
+    /// the public, suppressed jointly over the three dimensions. Rows are
     /// `dims = [service, year, score]` with the count in `n`; a withheld cell has `n = None`
     /// and `flag = suppressed`; a score nobody gave has no row. Sorted by service, year, score.
-    pub async fn score_distribution(&self) -> Result<Vec<KpiRow>> {
+    pub async fn score_distribution(&self, audience: Audience) -> Result<Vec<KpiRow>> {
         let base = self.catalogue().kpi("satisfaction_mean")?.clone();
         let mut catalogue = self.catalogue().clone();
         for score in SCORES {
@@ -347,7 +347,9 @@ impl Engine {
                 rows.push(row);
             }
         }
-        crate::disclosure::suppress(&mut rows, 3, min_cell);
+        if audience == Audience::Public {
+            crate::disclosure::suppress(&mut rows, 3, min_cell);
+        }
         rows.sort_by(|a, b| {
             let key = |r: &KpiRow| {
                 (

@@ -39,11 +39,12 @@ use crate::routes::{api, query};
 struct ApiDoc;
 
 /// The routes of `/api/v1` with their OpenAPI document.
-fn documented(limits: &ServerLimits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    // Public SQL is the costly route: each client may call it only so often.
+fn documented(query_rate: RateLimitLayer) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    // Public SQL is the costly route: each client may call it only so often (the `/query`
+    // page shares the allowance).
     let sql = OpenApiRouter::new()
         .routes(routes!(query::get_query, query::post_query))
-        .layer(RateLimitLayer::new(limits.query_rate));
+        .layer(query_rate);
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(list_kpis))
         .routes(routes!(get_kpi))
@@ -58,12 +59,12 @@ fn documented(limits: &ServerLimits) -> (Router<AppState>, utoipa::openapi::Open
 
 /// The OpenAPI document of `/api/v1`, as served at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented(&ServerLimits::default()).1
+    documented(RateLimitLayer::new(ServerLimits::default().query_rate)).1
 }
 
 /// The `/api/v1` routes and `/api/openapi.json`, with validators from the warehouse version.
 pub fn router(state: &AppState) -> Router<AppState> {
-    let (router, openapi) = documented(&state.limits);
+    let (router, openapi) = documented(state.query_rate.clone());
     let openapi = Arc::new(openapi);
     router
         .route(

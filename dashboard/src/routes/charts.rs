@@ -2,7 +2,8 @@
 //! chart of that page with the page's own filters and language, e.g.
 //! `/charts/servizi/iscrizione_scuola_infanzia/channel-mix.png?channel=online`. The handler
 //! builds the very page (same queries, hence the same disclosure-controlled cells) and draws
-//! the figure's chart data again in the format asked for.
+//! the figure's chart data again in the format asked for. Signed-in staff get the chart of
+//! the page they see: internal figures.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -14,7 +15,8 @@ use crate::AppState;
 use crate::charts::{Chart, ChartOptions};
 use crate::error::AppError;
 use crate::routes::pages::{canonical, language};
-use crate::views::{self, Filters, PageParams};
+use crate::staff::Viewer;
+use crate::views::{self, Filters, PageParams, Reader};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -51,6 +53,7 @@ fn image(
     chart: Option<(&Chart, &ChartOptions)>,
     id: &str,
     format: ImageFormat,
+    viewer: &Viewer,
 ) -> Result<Response, AppError> {
     let Some((chart, options)) = chart else {
         return Err(AppError::NotFound {
@@ -67,8 +70,13 @@ fn image(
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    // A new commit must show at once, as for pages.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // A new commit must show at once, as for pages; staff charts have internal figures.
+    let cache = if viewer.is_staff() {
+        "private, no-store"
+    } else {
+        "no-cache"
+    };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(
         header::VARY,
         HeaderValue::from_static("Accept-Language, Accept-Encoding"),
@@ -80,6 +88,7 @@ async fn get_overview_chart(
     State(state): State<AppState>,
     Path(file): Path<String>,
     Query(params): Query<PageParams>,
+    viewer: Viewer,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let (id, format) = chart_file(&file)?;
@@ -90,28 +99,33 @@ async fn get_overview_chart(
         ..Filters::parse(&params)?
     };
     let url = canonical("/", &filters);
-    let page = views::overview::build(&state.engine, choice, &filters, &url).await?;
-    image(page.chart(id), id, format)
+    let page = views::overview::build(&Reader::new(&state.engine, &viewer), choice, &filters, &url)
+        .await?;
+    image(page.chart(id), id, format, &viewer)
 }
 
 async fn get_comparison_chart(
     State(state): State<AppState>,
     Path(file): Path<String>,
     Query(params): Query<PageParams>,
+    viewer: Viewer,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let (id, format) = chart_file(&file)?;
     let choice = language(&params, &headers);
     let filters = Filters::parse(&params)?;
     let url = canonical("/confronto", &filters);
-    let page = views::comparison::build(&state.engine, choice, &filters, &url).await?;
-    image(page.chart(id), id, format)
+    let page =
+        views::comparison::build(&Reader::new(&state.engine, &viewer), choice, &filters, &url)
+            .await?;
+    image(page.chart(id), id, format, &viewer)
 }
 
 async fn get_service_chart(
     State(state): State<AppState>,
     Path((code, file)): Path<(String, String)>,
     Query(params): Query<PageParams>,
+    viewer: Viewer,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let (id, format) = chart_file(&file)?;
@@ -127,8 +141,15 @@ async fn get_service_chart(
         });
     }
     let url = canonical(&format!("/servizi/{code}"), &filters);
-    let page = views::service::build(&state.engine, choice, &code, &filters, &url).await?;
-    image(page.chart(id), id, format)
+    let page = views::service::build(
+        &Reader::new(&state.engine, &viewer),
+        choice,
+        &code,
+        &filters,
+        &url,
+    )
+    .await?;
+    image(page.chart(id), id, format, &viewer)
 }
 
 #[cfg(test)]

@@ -4,16 +4,16 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::i18n::LangChoice;
-use crate::page_cache::serve_page;
 use crate::routes::api_v1;
-use crate::views::{self, PageParams};
+use crate::routes::pages::{cached, language};
+use crate::staff::Viewer;
+use crate::views::{self, PageParams, Reader};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/docs", get(get_api_docs))
@@ -22,30 +22,17 @@ pub fn router() -> Router<AppState> {
 async fn get_api_docs(
     State(state): State<AppState>,
     Query(params): Query<PageParams>,
+    viewer: Viewer,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let accept = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
-    let choice = LangChoice::negotiate(params.lang.as_deref(), accept);
-    let engine = &state.engine;
+    let choice = language(&params, &headers);
+    let reader = Reader::new(&state.engine, &viewer);
     let url = "/api/docs";
-    serve_page(
-        &state.pages,
-        || Ok(engine.version()?),
-        choice.lang,
-        format!(
-            "{url}|lang={}|in-links={}",
-            choice.lang.code(),
-            choice.in_links
-        ),
-        &headers,
-        || async {
-            let document = serde_json::to_value(api_v1::openapi()).map_err(AppError::internal)?;
-            views::api_docs::build(engine, choice, &document, url)?
-                .render()
-                .map_err(AppError::internal)
-        },
-    )
+    cached(&state, &viewer, choice, url, &headers, || async {
+        let document = serde_json::to_value(api_v1::openapi()).map_err(AppError::internal)?;
+        views::api_docs::build(&reader, choice, &document, url)?
+            .render()
+            .map_err(AppError::internal)
+    })
     .await
 }

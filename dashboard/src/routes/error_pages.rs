@@ -21,8 +21,22 @@ pub async fn html_errors(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
+    as_page(response, choice, &uri)
+}
+
+/// The error `response` (JSON) of a request of `uri` as the HTML error page.
+pub(crate) fn as_page(response: Response, choice: LangChoice, uri: &Uri) -> Response {
+    let status = response.status();
     let info = response.extensions().get::<ErrorInfo>().cloned();
-    error_page(choice, status, info.as_ref(), &uri)
+    let mut page = error_page(choice, status, info.as_ref(), uri);
+    // What the client is told to do next stays: when to retry (429, 503), how to sign in
+    // (401), which methods the route takes (405).
+    for name in [header::RETRY_AFTER, header::WWW_AUTHENTICATE, header::ALLOW] {
+        if let Some(value) = response.headers().get(&name) {
+            page.headers_mut().insert(name, value.clone());
+        }
+    }
+    page
 }
 
 /// Unknown paths: the JSON error under `/api/`, the 404 page elsewhere.

@@ -1,15 +1,18 @@
 //! Probes and metrics for operators: `/healthz` (the process answers), `/readyz` (the
-//! warehouse opens and has a commit: the pages have data to show) and `/metrics`.
+//! warehouse opens and has a commit: the pages have data to show) and `/metrics` (for the
+//! operators' network, or with a staff API token).
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::AppState;
+use crate::client::ClientAddr;
 use crate::error::AppError;
 use crate::observability::METRICS_MEDIA_TYPE;
+use crate::staff::Viewer;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,8 +44,19 @@ async fn get_ready(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// The metrics in the OpenMetrics text format, with the warehouse read at scrape time.
-async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppError> {
+/// The metrics in the OpenMetrics text format, with the warehouse read at scrape time; for
+/// clients of the networks allowed (`--metrics-from`, loopback by default) or with a staff
+/// API token.
+async fn get_metrics(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    request: Request,
+) -> Result<Response, AppError> {
+    if !viewer.is_staff() && !state.network.may_read_metrics(ClientAddr::of(&request)) {
+        return Err(AppError::Forbidden {
+            message: "the metrics are for the operators' network or a staff API token".into(),
+        });
+    }
     let version = state.engine.version()?;
     let counts = state.engine.latest_commit_counts()?;
     let text = state

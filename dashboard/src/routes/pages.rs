@@ -12,8 +12,9 @@ use axum::routing::get;
 use crate::AppState;
 use crate::error::AppError;
 use crate::i18n::LangChoice;
-use crate::page_cache::serve_page;
-use crate::views::{self, Filters, PageParams};
+use crate::page_cache::{self, serve_page};
+use crate::staff::Viewer;
+use crate::views::{self, Filters, PageParams, Reader};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -86,9 +87,11 @@ fn cache_key(url: &str, choice: LangChoice) -> String {
     )
 }
 
-/// Serves the page at `url` in `choice`'s language through the page cache of `state`.
-async fn cached<F, Fut>(
+/// Serves the page at `url` in `choice`'s language through the page cache of `state`; for
+/// staff, rendered afresh and kept by nobody (it shows internal figures).
+pub(crate) async fn cached<F, Fut>(
     state: &AppState,
+    viewer: &Viewer,
     choice: LangChoice,
     url: &str,
     headers: &HeaderMap,
@@ -99,11 +102,16 @@ where
     Fut: std::future::Future<Output = Result<String, AppError>>,
 {
     let engine = &state.engine;
+    let audience = if viewer.is_staff() {
+        page_cache::Audience::Private
+    } else {
+        page_cache::Audience::Shared
+    };
     serve_page(
         &state.pages,
         || Ok(engine.version()?),
         choice.lang,
-        cache_key(url, choice),
+        (cache_key(url, choice), audience),
         headers,
         build,
     )
@@ -117,6 +125,7 @@ fn render(page: impl Template) -> Result<String, AppError> {
 async fn get_overview(
     State(state): State<AppState>,
     Query(params): Query<PageParams>,
+    viewer: Viewer,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let choice = language(&params, &headers);
@@ -128,8 +137,9 @@ async fn get_overview(
     };
     let url = canonical("/", &filters);
     let engine = &state.engine;
-    cached(&state, choice, &url, &headers, || async {
-        render(views::overview::build(engine, choice, &filters, &url).await?)
+    let reader = Reader::new(engine, &viewer);
+    cached(&state, &viewer, choice, &url, &headers, || async {
+        render(views::overview::build(&reader, choice, &filters, &url).await?)
     })
     .await
 }
@@ -137,14 +147,16 @@ async fn get_overview(
 async fn get_comparison(
     State(state): State<AppState>,
     Query(params): Query<PageParams>,
+    viewer: Viewer,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let choice = language(&params, &headers);
     let filters = Filters::parse(&params)?;
     let url = canonical("/confronto", &filters);
     let engine = &state.engine;
-    cached(&state, choice, &url, &headers, || async {
-        render(views::comparison::build(engine, choice, &filters, &url).await?)
+    let reader = Reader::new(engine, &viewer);
+    cached(&state, &viewer, choice, &url, &headers, || async {
+        render(views::comparison::build(&reader, choice, &filters, &url).await?)
     })
     .await
 }
@@ -153,10 +165,12 @@ async fn get_comparison(
 async fn list_services(
     State(state): State<AppState>,
     Query(params): Query<PageParams>,
+    viewer: Viewer,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let choice = language(&params, &headers);
     let engine = &state.engine;
+    let reader = Reader::new(engine, &viewer);
     if let Some(code) = params
         .service
         .as_deref()
@@ -171,8 +185,8 @@ async fn list_services(
         return Ok(Redirect::to(&choice.href(&format!("/servizi/{code}"))).into_response());
     }
     let url = "/servizi".to_string();
-    cached(&state, choice, &url, &headers, || async {
-        render(views::services::build(engine, choice, &url)?)
+    cached(&state, &viewer, choice, &url, &headers, || async {
+        render(views::services::build(&reader, choice, &url)?)
     })
     .await
 }
@@ -181,6 +195,7 @@ async fn get_service(
     State(state): State<AppState>,
     Path(code): Path<String>,
     Query(params): Query<PageParams>,
+    viewer: Viewer,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let choice = language(&params, &headers);
@@ -189,14 +204,15 @@ async fn get_service(
         ..Filters::parse(&params)?
     };
     let engine = &state.engine;
+    let reader = Reader::new(engine, &viewer);
     if engine.catalogue().service(&code).is_none() {
         return Err(AppError::NotFound {
             message: format!("no service with code `{code}`"),
         });
     }
     let url = canonical(&format!("/servizi/{code}"), &filters);
-    cached(&state, choice, &url, &headers, || async {
-        render(views::service::build(engine, choice, &code, &filters, &url).await?)
+    cached(&state, &viewer, choice, &url, &headers, || async {
+        render(views::service::build(&reader, choice, &code, &filters, &url).await?)
     })
     .await
 }
@@ -204,13 +220,15 @@ async fn get_service(
 async fn list_indicators(
     State(state): State<AppState>,
     Query(params): Query<PageParams>,
+    viewer: Viewer,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let choice = language(&params, &headers);
     let engine = &state.engine;
+    let reader = Reader::new(engine, &viewer);
     let url = "/indicatori".to_string();
-    cached(&state, choice, &url, &headers, || async {
-        render(views::method::build_index(engine, choice, &url)?)
+    cached(&state, &viewer, choice, &url, &headers, || async {
+        render(views::method::build_index(&reader, choice, &url)?)
     })
     .await
 }
@@ -219,18 +237,20 @@ async fn get_method(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(params): Query<PageParams>,
+    viewer: Viewer,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let choice = language(&params, &headers);
     let engine = &state.engine;
+    let reader = Reader::new(engine, &viewer);
     if engine.catalogue().kpi(&id).is_err() {
         return Err(AppError::NotFound {
             message: format!("no KPI with id `{id}`"),
         });
     }
     let url = format!("/indicatori/{id}");
-    cached(&state, choice, &url, &headers, || async {
-        render(views::method::build(engine, choice, &id, &url).await?)
+    cached(&state, &viewer, choice, &url, &headers, || async {
+        render(views::method::build(&reader, choice, &id, &url).await?)
     })
     .await
 }
@@ -238,13 +258,15 @@ async fn get_method(
 async fn get_about(
     State(state): State<AppState>,
     Query(params): Query<PageParams>,
+    viewer: Viewer,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let choice = language(&params, &headers);
     let engine = &state.engine;
+    let reader = Reader::new(engine, &viewer);
     let url = "/informazioni".to_string();
-    cached(&state, choice, &url, &headers, || async {
-        render(views::about::build(engine, choice, &url)?)
+    cached(&state, &viewer, choice, &url, &headers, || async {
+        render(views::about::build(&reader, choice, &url)?)
     })
     .await
 }

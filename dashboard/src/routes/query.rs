@@ -8,13 +8,14 @@
 //! memory, rows). A longer result is cut and says so (`truncated`, the `civica-truncated`
 //! header); a refused or failing statement is a 400 with the engine's message.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use civica_analytics::QueryLimits;
@@ -23,10 +24,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::client::ClientAddr;
 use crate::error::AppError;
 use crate::i18n::LangChoice;
 use crate::negotiation::{Format, table_response};
 use crate::routes::api_v1::{BinaryTable, ErrorBody, json_rows};
+use crate::routes::error_pages;
 use crate::staff::Viewer;
 use crate::views;
 
@@ -205,7 +208,7 @@ async fn answer(
             rows: json_rows(&rows.batches)?,
             truncated: rows.truncated,
             max_rows: rows.max_rows as u64,
-            version: state.engine.version()?,
+            version: rows.version,
         })
         .into_response()
     } else {
@@ -270,13 +273,28 @@ pub struct QueryPageParams {
 async fn get_query_page(
     State(state): State<AppState>,
     viewer: Viewer,
+    client: Option<Extension<ClientAddr>>,
     Query(params): Query<QueryPageParams>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let accept = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
     let choice = LangChoice::negotiate(params.lang.as_deref(), accept);
+    // Running a statement counts against the allowance of the query API; the form alone
+    // does not.
+    if params
+        .sql
+        .as_deref()
+        .is_some_and(|sql| !sql.trim().is_empty())
+    {
+        let ip = client.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.0);
+        if let Err(wait) = state.query_rate.check(ip) {
+            let refusal = AppError::TooManyRequests { retry_after: wait }.into_response();
+            return Ok(error_pages::as_page(refusal, choice, &uri));
+        }
+    }
     let page = views::query::build(&state, choice, &viewer, params.sql.as_deref()).await?;
     let status = if page.error.is_some() {
         StatusCode::BAD_REQUEST

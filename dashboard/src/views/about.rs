@@ -3,9 +3,8 @@
 //! disclosure threshold) come from the engine.
 
 use askama::Template;
-use civica_analytics::Engine;
 
-use super::{PageFrame, Section};
+use super::{PageFrame, Reader, Section};
 use crate::error::AppError;
 use crate::i18n::LangChoice;
 
@@ -19,14 +18,14 @@ pub struct AboutPage {
 }
 
 pub fn build(
-    engine: &Engine,
+    reader: &Reader<'_>,
     choice: LangChoice,
     path_and_query: &str,
 ) -> Result<AboutPage, AppError> {
+    let engine = reader.engine;
     let lang = choice.lang;
     Ok(AboutPage {
-        frame: PageFrame::new(
-            engine,
+        frame: reader.frame(
             choice,
             Section::About,
             path_and_query,

@@ -6,10 +6,9 @@
 //! published. The document's own texts are in English; the page marks them `lang="en"`.
 
 use askama::Template;
-use civica_analytics::Engine;
 use serde_json::Value;
 
-use super::{PageFrame, Section};
+use super::{PageFrame, Reader, Section};
 use crate::error::AppError;
 use crate::i18n::LangChoice;
 
@@ -113,14 +112,13 @@ impl Rich {
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 pub fn build(
-    engine: &Engine,
+    reader: &Reader<'_>,
     choice: LangChoice,
     document: &Value,
     path_and_query: &str,
 ) -> Result<ApiDocsPage, AppError> {
     let lang = choice.lang;
-    let frame = PageFrame::new(
-        engine,
+    let frame = reader.frame(
         choice,
         Section::ApiDocs,
         path_and_query,

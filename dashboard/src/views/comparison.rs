@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use civica_analytics::catalogue::{AREAS, Unit};
-use civica_analytics::{Dimension, Engine, KpiQuery, KpiRow};
+use civica_analytics::{Dimension, KpiQuery, KpiRow};
 
 use super::{
-    DataRow, DataTable, Figure, Filters, MonthRange, PageFrame, Section, SelectOption,
+    DataRow, DataTable, Figure, Filters, MonthRange, PageFrame, Reader, Section, SelectOption,
     ServiceYears, area_name, area_options, change_text, chosen_year, csv_href, month_value, n_text,
     value_text, year_options,
 };
@@ -37,19 +37,20 @@ pub struct ComparisonPage {
 }
 
 pub async fn build(
-    engine: &Engine,
+    reader: &Reader<'_>,
     choice: LangChoice,
     filters: &Filters,
     path_and_query: &str,
 ) -> Result<ComparisonPage, AppError> {
+    let engine = reader.engine;
     let lang = choice.lang;
     let catalogue = engine.catalogue();
     let min_cell = catalogue.disclosure.min_cell;
-    let shares = ServiceYears::load(engine, "online_share").await?;
+    let shares = ServiceYears::load(reader, "online_share").await?;
     let year = chosen_year(engine, filters).await?;
     let period = filters.period();
     let cells = match period {
-        Some(range) => Cells::of_period(engine, range).await?,
+        Some(range) => Cells::of_period(reader, range).await?,
         None => Cells::of_year(&shares, year),
     };
     // What the figures cover, and the period they are compared with.
@@ -211,8 +212,7 @@ pub async fn build(
     }
     let heading = lang.t("comparison-heading");
     Ok(ComparisonPage {
-        frame: PageFrame::new(
-            engine,
+        frame: reader.frame(
             choice,
             Section::Comparison,
             path_and_query,
@@ -263,16 +263,16 @@ impl Cells {
 
     /// A period of months and the same months a year earlier: one query by service each, for
     /// every service together (secondary suppression depends on the cells queried together).
-    async fn of_period(engine: &Engine, range: MonthRange) -> Result<Cells, AppError> {
+    async fn of_period(reader: &Reader<'_>, range: MonthRange) -> Result<Cells, AppError> {
         let by_service = |range: MonthRange| {
             range.restrict(KpiQuery::new("online_share").by(vec![Dimension::Service]))
         };
         let rows = |rows: Vec<KpiRow>| -> BTreeMap<String, KpiRow> {
             rows.into_iter().map(|r| (r.dims[0].clone(), r)).collect()
         };
-        let mut current = rows(engine.kpi(&by_service(range)).await?.rows);
+        let mut current = rows(reader.kpi(by_service(range)).await?.rows);
         let before = match range.year_before() {
-            Some(previous) => rows(engine.kpi(&by_service(previous)).await?.rows),
+            Some(previous) => rows(reader.kpi(by_service(previous)).await?.rows),
             None => BTreeMap::new(),
         };
         for (code, row) in &mut current {

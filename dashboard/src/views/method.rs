@@ -2,10 +2,9 @@
 //! formula, unit, targets with their status, and the dated method log, all from the catalogue.
 
 use askama::Template;
-use civica_analytics::Engine;
 use civica_analytics::catalogue::{Condition, Filter, KpiDef, Measure, Source, Unit};
 
-use super::{PageFrame, Section, format_value};
+use super::{PageFrame, Reader, Section, format_value};
 use crate::error::AppError;
 use crate::i18n::{Lang, LangChoice};
 
@@ -50,10 +49,11 @@ pub struct MethodPage {
 }
 
 pub fn build_index(
-    engine: &Engine,
+    reader: &Reader<'_>,
     choice: LangChoice,
     path_and_query: &str,
 ) -> Result<IndicatorsPage, AppError> {
+    let engine = reader.engine;
     let lang = choice.lang;
     let kpis = engine
         .catalogue()
@@ -67,17 +67,18 @@ pub fn build_index(
         .collect();
     let title = format!("{} — civica", lang.t("indicators-heading"));
     Ok(IndicatorsPage {
-        frame: PageFrame::new(engine, choice, Section::Indicators, path_and_query, title)?,
+        frame: reader.frame(choice, Section::Indicators, path_and_query, title)?,
         kpis,
     })
 }
 
 pub async fn build(
-    engine: &Engine,
+    reader: &Reader<'_>,
     choice: LangChoice,
     id: &str,
     path_and_query: &str,
 ) -> Result<MethodPage, AppError> {
+    let engine = reader.engine;
     let lang = choice.lang;
     let def = engine
         .catalogue()
@@ -115,8 +116,7 @@ pub async fn build(
         .collect();
     let title = def.title.get(lang.code()).to_string();
     Ok(MethodPage {
-        frame: PageFrame::new(
-            engine,
+        frame: reader.frame(
             choice,
             Section::Indicators,
             path_and_query,

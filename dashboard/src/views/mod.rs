@@ -2,8 +2,9 @@
 //! builds its askama template from typed KPI rows. Handlers (`routes::pages`) only parse the
 //! request, pick the language and serve the result through the page cache.
 //!
-//! Every figure on a public page comes from a `Public` KPI query (disclosure-controlled).
-//! A withheld cell is shown with the marker of `marker-withheld` ("riservato"), explained
+//! Every figure comes from a KPI query made through a [`Reader`], which asks for the
+//! viewer's audience: the public gets disclosure-controlled cells, signed-in staff the
+//! internal, unsuppressed ones (and a banner saying so on every page). A withheld cell is shown with the marker of `marker-withheld` ("riservato"), explained
 //! under every table; a cell with no data at all shows `marker-no-data` ("n.d."). Neither is
 //! ever shown as zero.
 
@@ -25,12 +26,13 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use civica_analytics::catalogue::{AREAS, Unit};
-use civica_analytics::{Dimension, Engine, Flag, KpiQuery, KpiRow};
+use civica_analytics::{Audience, Dimension, Engine, Flag, KpiQuery, KpiResult, KpiRow};
 use serde::Deserialize;
 
 use crate::charts::{Chart, ChartOptions};
 use crate::error::{AppError, FilterName};
 use crate::i18n::{Lang, LangChoice};
+use crate::staff::Viewer;
 
 pub use period::{MonthRange, month_value};
 use period::{month_end, month_error, month_start};
@@ -48,6 +50,58 @@ pub struct PageParams {
     pub from: Option<String>,
     /// Last month of a period, `YYYY-MM`.
     pub to: Option<String>,
+}
+
+/// The warehouse as one viewer reads it. Pages query KPIs only through it, so that every
+/// figure on a page is for the viewer's audience: disclosure-controlled for the public,
+/// unsuppressed for signed-in staff.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader<'a> {
+    pub engine: &'a Engine,
+    pub viewer: &'a Viewer,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(engine: &'a Engine, viewer: &'a Viewer) -> Self {
+        Reader { engine, viewer }
+    }
+
+    pub fn audience(&self) -> Audience {
+        self.viewer.audience()
+    }
+
+    /// Whether the page shows internal figures (and says so).
+    pub fn internal(&self) -> bool {
+        self.audience() == Audience::Internal
+    }
+
+    /// The KPI query for the viewer's audience.
+    pub async fn kpi(&self, query: KpiQuery) -> Result<KpiResult, AppError> {
+        Ok(self
+            .engine
+            .kpi(&query.for_audience(self.audience()))
+            .await?)
+    }
+
+    /// The satisfaction distribution for the viewer's audience.
+    pub async fn score_distribution(&self) -> Result<Vec<KpiRow>, AppError> {
+        Ok(self.engine.score_distribution(self.audience()).await?)
+    }
+
+    /// The frame of a page read by this viewer: who is signed in, and whether its figures
+    /// are internal.
+    pub fn frame(
+        &self,
+        choice: LangChoice,
+        section: Section,
+        path_and_query: &str,
+        title: String,
+    ) -> Result<PageFrame, AppError> {
+        let mut frame = PageFrame::new(self.engine, choice, section, path_and_query, title)?
+            .with_viewer(self.viewer);
+        frame.internal = self.internal();
+        Ok(frame)
+    }
 }
 
 /// Validated filters of a page.
@@ -180,8 +234,11 @@ pub struct PageFrame {
     /// Whether the footer states the freshness of the data (not when it could not be read).
     pub freshness: bool,
     /// The signed-in member of staff, shown in the header with the sign-out button (only on
-    /// pages that are never cached: staff pages and the query page).
+    /// pages that are never cached: pages seen by staff and the query page).
     pub staff: Option<StaffBadge>,
+    /// The page shows internal, unsuppressed figures: a banner says they are not for
+    /// publication.
+    pub internal: bool,
 }
 
 /// "Signed in as …" in the header, and the token of the sign-out form.
@@ -274,11 +331,12 @@ impl PageFrame {
             updated: None,
             freshness: false,
             staff: None,
+            internal: false,
         }
     }
 
     /// The frame showing who is signed in, when `viewer` has a session.
-    pub fn with_viewer(mut self, viewer: &crate::staff::Viewer) -> Self {
+    pub fn with_viewer(mut self, viewer: &Viewer) -> Self {
         self.staff = viewer.signed_in().map(|(user, session)| StaffBadge {
             user: user.to_string(),
             csrf: session.csrf.clone(),
@@ -497,7 +555,7 @@ pub fn area_options(lang: Lang, selected: Option<&str>) -> Vec<SelectOption> {
     .collect()
 }
 
-/// The online share of every service and year, as the public sees it. Every page takes its
+/// The online share of every service and year, for the reader's audience. Every page takes its
 /// per-service online shares from this one query, so that the overview, the comparison and
 /// the service pages show the same value for the same cell (secondary suppression depends on
 /// the cells queried together).
@@ -507,9 +565,9 @@ pub struct ServiceYears {
 }
 
 impl ServiceYears {
-    pub async fn load(engine: &Engine, kpi: &str) -> Result<ServiceYears, AppError> {
-        let rows = engine
-            .kpi(&KpiQuery::new(kpi).by(vec![Dimension::Service, Dimension::Year]))
+    pub async fn load(reader: &Reader<'_>, kpi: &str) -> Result<ServiceYears, AppError> {
+        let rows = reader
+            .kpi(KpiQuery::new(kpi).by(vec![Dimension::Service, Dimension::Year]))
             .await?
             .rows;
         let mut years: Vec<i32> = rows.iter().filter_map(|r| r.dims[1].parse().ok()).collect();

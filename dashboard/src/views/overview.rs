@@ -4,10 +4,10 @@
 use askama::Template;
 use civica_analytics::catalogue::{KpiDef, Unit};
 use civica_analytics::kpi::target_status;
-use civica_analytics::{Dimension, Engine, KpiQuery, KpiRow};
+use civica_analytics::{Dimension, KpiQuery, KpiRow};
 
 use super::{
-    DataRow, DataTable, Figure, Filters, PageFrame, Section, SelectOption, ServiceYears,
+    DataRow, DataTable, Figure, Filters, PageFrame, Reader, Section, SelectOption, ServiceYears,
     area_options, change_text, chosen_year, count_text, csv_href, format_value, n_text, value_text,
     year_options,
 };
@@ -60,15 +60,16 @@ pub struct OverviewPage {
 }
 
 pub async fn build(
-    engine: &Engine,
+    reader: &Reader<'_>,
     choice: LangChoice,
     filters: &Filters,
     path_and_query: &str,
 ) -> Result<OverviewPage, AppError> {
+    let engine = reader.engine;
     let lang = choice.lang;
     let catalogue = engine.catalogue();
     let min_cell = catalogue.disclosure.min_cell;
-    let shares = ServiceYears::load(engine, "online_share").await?;
+    let shares = ServiceYears::load(reader, "online_share").await?;
     let year = chosen_year(engine, filters).await?;
     let area_services: Option<Vec<String>> = filters.area.as_ref().map(|area| {
         catalogue
@@ -94,7 +95,7 @@ pub async fn build(
         if let Some(area) = &filters.area {
             query.areas = vec![area.clone()];
         }
-        let rows = engine.kpi(&query).await?.rows;
+        let rows = reader.kpi(query).await?.rows;
         let row_of = |y: i32| rows.iter().find(|r| r.dims[0] == y.to_string());
         let title = def.title.get(lang.code()).to_string();
         let current = year.and_then(row_of);
@@ -291,7 +292,7 @@ pub async fn build(
         None => format!("{heading} — civica"),
     };
     Ok(OverviewPage {
-        frame: PageFrame::new(engine, choice, Section::Overview, path_and_query, title)?,
+        frame: reader.frame(choice, Section::Overview, path_and_query, title)?,
         year,
         year_options: year_options(&shares.years, year),
         area_options: area_options(lang, filters.area.as_deref()),

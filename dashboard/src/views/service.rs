@@ -6,14 +6,14 @@
 
 use askama::Template;
 use civica_analytics::catalogue::Unit;
-use civica_analytics::{Dimension, Engine, KpiQuery, KpiRow};
+use civica_analytics::{Dimension, KpiQuery, KpiRow};
 
 use super::service_charts::{
     channel_figure, monthly_figure, satisfaction_figure, score_figure, yearly_bars,
 };
 use super::{
-    Figure, Filters, PageFrame, Section, SelectOption, ServiceYears, change_text, channel_name,
-    chosen_year, month_value, n_text, value_text, year_options,
+    Figure, Filters, PageFrame, Reader, Section, SelectOption, ServiceYears, change_text,
+    channel_name, chosen_year, month_value, n_text, value_text, year_options,
 };
 use crate::charts::{Chart, ChartOptions};
 use crate::error::AppError;
@@ -64,12 +64,13 @@ pub struct ServicePage {
 }
 
 pub async fn build(
-    engine: &Engine,
+    reader: &Reader<'_>,
     choice: LangChoice,
     code: &str,
     filters: &Filters,
     path_and_query: &str,
 ) -> Result<ServicePage, AppError> {
+    let engine = reader.engine;
     let lang = choice.lang;
     let catalogue = engine.catalogue();
     let Some(service) = catalogue.service(code) else {
@@ -79,7 +80,7 @@ pub async fn build(
     };
     let min_cell = catalogue.disclosure.min_cell;
     let name = service.name.get(lang.code()).to_string();
-    let shares = ServiceYears::load(engine, "online_share").await?;
+    let shares = ServiceYears::load(reader, "online_share").await?;
     let year = chosen_year(engine, filters).await?;
     let period = filters.period();
     let channels: Vec<String> = filters.channel.iter().cloned().collect();
@@ -108,10 +109,10 @@ pub async fn build(
                 q.services = vec![code.to_string()];
                 q
             };
-            let current = engine.kpi(&share(range)).await?.rows.into_iter().next();
+            let current = reader.kpi(share(range)).await?.rows.into_iter().next();
             let before = match range.year_before() {
-                Some(previous) => engine
-                    .kpi(&share(previous))
+                Some(previous) => reader
+                    .kpi(share(previous))
                     .await?
                     .rows
                     .into_iter()
@@ -146,8 +147,8 @@ pub async fn build(
         .or(year);
 
     let mut figures = Vec::new();
-    let monthly = engine
-        .kpi(&query("online_share", vec![Dimension::Month], false))
+    let monthly = reader
+        .kpi(query("online_share", vec![Dimension::Month], false))
         .await?
         .rows;
     figures.push(monthly_figure(
@@ -159,8 +160,8 @@ pub async fn build(
         min_cell,
     )?);
 
-    let mix = engine
-        .kpi(&query(
+    let mix = reader
+        .kpi(query(
             "requests",
             vec![Dimension::Year, Dimension::Channel],
             false,
@@ -169,16 +170,16 @@ pub async fn build(
         .rows;
     figures.push(channel_figure(lang, code, &mix, min_cell)?);
 
-    let satisfied = engine
-        .kpi(&query(
+    let satisfied = reader
+        .kpi(query(
             "satisfaction_satisfied_share",
             vec![Dimension::Year],
             true,
         ))
         .await?
         .rows;
-    let mean = engine
-        .kpi(&query("satisfaction_mean", vec![Dimension::Year], true))
+    let mean = reader
+        .kpi(query("satisfaction_mean", vec![Dimension::Year], true))
         .await?
         .rows;
     figures.push(satisfaction_figure(
@@ -186,9 +187,9 @@ pub async fn build(
     )?);
     // The distribution is the open data's (all channels, suppressed with every service and
     // year), so its n and mean are those of all channels too.
-    let distribution = engine.score_distribution().await?;
-    let mean_all = engine
-        .kpi(&query("satisfaction_mean", vec![Dimension::Year], false))
+    let distribution = reader.score_distribution().await?;
+    let mean_all = reader
+        .kpi(query("satisfaction_mean", vec![Dimension::Year], false))
         .await?
         .rows;
     figures.push(score_figure(
@@ -200,8 +201,8 @@ pub async fn build(
         min_cell,
     )?);
 
-    let volumes = engine
-        .kpi(&query("requests", vec![Dimension::Year], true))
+    let volumes = reader
+        .kpi(query("requests", vec![Dimension::Year], true))
         .await?
         .rows;
     figures.push(yearly_bars(
@@ -213,8 +214,8 @@ pub async fn build(
         min_cell,
         engine,
     )?);
-    let days = engine
-        .kpi(&query(
+    let days = reader
+        .kpi(query(
             "median_days_to_complete",
             vec![Dimension::Year],
             true,
@@ -279,8 +280,7 @@ pub async fn build(
         .collect();
 
     Ok(ServicePage {
-        frame: PageFrame::new(
-            engine,
+        frame: reader.frame(
             choice,
             Section::Services,
             path_and_query,

@@ -2,10 +2,9 @@
 //! form that goes to a service page (`/servizi?service=code` redirects there).
 
 use askama::Template;
-use civica_analytics::Engine;
 use civica_analytics::catalogue::AREAS;
 
-use super::{PageFrame, Section, SelectOption, area_name};
+use super::{PageFrame, Reader, Section, SelectOption, area_name};
 use crate::error::AppError;
 use crate::i18n::LangChoice;
 
@@ -25,10 +24,11 @@ pub struct ServicesPage {
 }
 
 pub fn build(
-    engine: &Engine,
+    reader: &Reader<'_>,
     choice: LangChoice,
     path_and_query: &str,
 ) -> Result<ServicesPage, AppError> {
+    let engine = reader.engine;
     let lang = choice.lang;
     let catalogue = engine.catalogue();
     let areas = AREAS
@@ -59,8 +59,7 @@ pub fn build(
         })
         .collect();
     Ok(ServicesPage {
-        frame: PageFrame::new(
-            engine,
+        frame: reader.frame(
             choice,
             Section::Services,
             path_and_query,
