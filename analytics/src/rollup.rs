@@ -332,8 +332,16 @@ fn write_table(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Resul
         ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(parquet_error)?;
     let mut rows = 0;
     for batch in batches {
-        // Same columns in the same order; only nullability may differ from the declaration.
-        let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+        // Same columns in the same order; nullability may differ from the declaration, and
+        // text arrives as string views (the raw tables' type) but is stored as plain `Utf8`.
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(column, field)| datafusion::arrow::compute::cast(column, field.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|source| Error::Encode { source })?;
+        let batch = RecordBatch::try_new(schema.clone(), columns)
             .map_err(|source| Error::Encode { source })?;
         rows += batch.num_rows();
         writer.write(&batch).map_err(parquet_error)?;

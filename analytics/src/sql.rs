@@ -15,6 +15,8 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::config::Dialect;
 use datafusion::datasource::MemTable;
@@ -264,12 +266,63 @@ async fn run_limited(
         .await
         .map_err(|source| Error::Query { source })?;
     let (batches, truncated) = first_rows(batches, max_rows);
+    let (batches, schema) = with_plain_text(batches, &schema)?;
     Ok(QueryRows {
         batches: with_schema(batches, schema),
         truncated,
         max_rows,
         version,
     })
+}
+
+/// `batches` and their `schema` with string views as plain strings: the engine reads text as
+/// views (see [`crate::session::TEXT`]), but results keep the types they always had, so that
+/// Arrow and Parquet downloads read the same in every consumer.
+fn with_plain_text(
+    batches: Vec<RecordBatch>,
+    schema: &SchemaRef,
+) -> Result<(Vec<RecordBatch>, SchemaRef)> {
+    let plain = Arc::new(Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_data_type(plain_type(f.data_type())))
+            .collect::<Vec<Field>>(),
+        schema.metadata().clone(),
+    ));
+    if plain == *schema {
+        return Ok((batches, plain));
+    }
+    let encode = |source| Error::Encode { source };
+    let batches = batches
+        .iter()
+        .map(|batch| {
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(plain.fields())
+                .map(|(column, field)| cast(column, field.data_type()))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(encode)?;
+            RecordBatch::try_new(plain.clone(), columns).map_err(encode)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((batches, plain))
+}
+
+/// A type with its string and binary views (also inside lists and structs) as plain
+/// strings and binaries.
+fn plain_type(data_type: &DataType) -> DataType {
+    let field =
+        |f: &FieldRef| Arc::new(f.as_ref().clone().with_data_type(plain_type(f.data_type())));
+    match data_type {
+        DataType::Utf8View => DataType::Utf8,
+        DataType::BinaryView => DataType::Binary,
+        DataType::List(f) => DataType::List(field(f)),
+        DataType::LargeList(f) => DataType::LargeList(field(f)),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
+        other => other.clone(),
+    }
 }
 
 /// The first `max_rows` rows of `batches`, and whether any were left out.
