@@ -557,27 +557,34 @@ async function staffJourney(browser, base) {
     const at = login.indexOf(':');
     const [username, password] = [login.slice(0, at), login.slice(at + 1)];
 
-    // A cell the public sees withheld: the first suppressed online share of a service.
-    const answer = await fetch(new URL('/api/v1/kpis/online_share?by=service,year', base), {
-      signal: AbortSignal.timeout(NAV_TIMEOUT_MS),
-    });
-    const withheld = (await answer.json()).rows.find((r) => r.flag === 'suppressed');
-    if (!withheld) throw new Error('the sample city has no withheld online share to look at');
-    const comparison = new URL(`/confronto?year=${withheld.year}`, base).href;
-    const cellOf = (html) => {
-      const at = html.indexOf(`<a href="/servizi/${withheld.service}">`);
-      if (at < 0) return null;
+    // A cell the public sees withheld: the comparison of one month, where some services have
+    // fewer requests than the threshold (months tried in turn, at most 48).
+    const rowCell = (html, at) => {
       const row = html.slice(at, html.indexOf('</tr>', at));
       const cell = /<td>([^<]*)<\/td>/.exec(row);
       return cell ? cell[1] : null;
     };
-    const publicHtml = await (await fetch(comparison, {
-      signal: AbortSignal.timeout(NAV_TIMEOUT_MS),
-      headers: { 'Accept-Language': 'it-IT,it;q=0.9' },
-    })).text();
-    if (cellOf(publicHtml) !== 'riservato') {
-      problems.push(`the public comparison shows ${cellOf(publicHtml)} for ${withheld.service} ${withheld.year}, not "riservato"`);
+    const cellOf = (html, service) => {
+      const at = html.indexOf(`<a href="/servizi/${service}">`);
+      return at < 0 ? null : rowCell(html, at);
+    };
+    let comparison = null;
+    let withheld = null;
+    for (let i = 0; i < 48 && !withheld; i += 1) {
+      const month = `${2015 + Math.floor(i / 12)}-${String((i % 12) + 1).padStart(2, '0')}`;
+      const url = new URL(`/confronto?from=${month}&to=${month}`, base).href;
+      const html = await (await fetch(url, {
+        signal: AbortSignal.timeout(NAV_TIMEOUT_MS),
+        headers: { 'Accept-Language': 'it-IT,it;q=0.9' },
+      })).text();
+      for (const m of html.matchAll(/<a href="\/servizi\/([a-z0-9_]+)">/g)) {
+        if (rowCell(html, m.index) === 'riservato') {
+          [comparison, withheld] = [url, m[1]];
+          break;
+        }
+      }
     }
+    if (!withheld) throw new Error('no month of the sample city has a withheld cell in the comparison');
 
     // Sign in with the form.
     await page.goto(new URL('/login', base).href, { waitUntil: 'load' });
@@ -594,9 +601,9 @@ async function staffJourney(browser, base) {
     // The comparison as staff see it: the banner, and the number behind the marker.
     await page.goto(comparison, { waitUntil: 'load' });
     if (!(await page.$('.internal-banner'))) problems.push('the staff comparison has no internal banner');
-    const staffCell = cellOf(await page.content());
+    const staffCell = cellOf(await page.content(), withheld);
     if (!staffCell || !/^\d{1,3},\d%$/.test(staffCell)) {
-      problems.push(`staff see ${staffCell} for ${withheld.service} ${withheld.year}, not a percentage`);
+      problems.push(`staff see ${staffCell} for ${withheld} at ${comparison}, not a percentage`);
     }
 
     // Upload a messy export and follow its ingest.
