@@ -34,8 +34,9 @@ pub fn stored_fingerprint(fp: u128) -> i64 {
     fp as u64 as i64
 }
 
-fn micros(name: &str, values: Vec<Option<i64>>) -> Column {
-    Int64Chunked::from_iter_options(name.into(), values.into_iter())
+/// A `Datetime(µs, UTC)` column of microseconds since the epoch.
+fn micros(values: Int64Chunked) -> Column {
+    values
         .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
         .into_column()
 }
@@ -43,6 +44,17 @@ fn micros(name: &str, values: Vec<Option<i64>>) -> Column {
 fn text<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> Column {
     Column::new(name.into(), values.collect::<Vec<_>>())
 }
+
+fn strings(name: &str, capacity: usize) -> StringChunkedBuilder {
+    StringChunkedBuilder::new(name.into(), capacity)
+}
+
+fn numbers<T: PolarsNumericType>(name: &str, capacity: usize) -> PrimitiveChunkedBuilder<T> {
+    PrimitiveChunkedBuilder::new(name.into(), capacity)
+}
+
+// The frames are built in one pass over the rows, every column at once: rows arrive sorted,
+// scattered in memory, and each one is visited only once.
 
 impl Record for ServiceRequest {
     const TABLE: Table = Table::Requests;
@@ -62,45 +74,46 @@ impl Record for ServiceRequest {
         (&self.service, self.submitted_at.timestamp_micros())
     }
     fn frame(rows: &[(u128, &Self)]) -> PolarsResult<DataFrame> {
-        let fingerprints: Vec<i64> = rows.iter().map(|(fp, _)| stored_fingerprint(*fp)).collect();
-        let rows: Vec<&Self> = rows.iter().map(|(_, r)| *r).collect();
+        let n = rows.len();
         let c = REQUEST_COLUMNS;
+        let mut request_id = strings(c[0], n);
+        let mut service = strings(c[1], n);
+        let mut channel = strings(c[2], n);
+        let mut submitted_at = numbers::<Int64Type>(c[3], n);
+        let mut completed_at = numbers::<Int64Type>(c[4], n);
+        let mut status = strings(c[5], n);
+        let mut auth_method = strings(c[6], n);
+        let mut citizen_key = strings(c[7], n);
+        let mut amount_eur = numbers::<Float64Type>(c[8], n);
+        let mut satisfaction = numbers::<Int32Type>(c[9], n);
+        let mut fingerprints = numbers::<Int64Type>(c[10], n);
+        for (fp, r) in rows {
+            request_id.append_value(r.request_id.as_str());
+            service.append_value(r.service.as_str());
+            channel.append_value(r.channel.as_str());
+            submitted_at.append_value(r.submitted_at.timestamp_micros());
+            completed_at.append_option(r.completed_at.map(|t| t.timestamp_micros()));
+            status.append_value(r.status.as_str());
+            auth_method.append_option(r.auth_method.map(|a| a.as_str()));
+            citizen_key.append_option(r.citizen_key.as_ref().map(|k| k.as_str()));
+            amount_eur.append_option(r.amount_cents.map(|c| c as f64 / 100.0));
+            satisfaction.append_option(r.satisfaction);
+            fingerprints.append_value(stored_fingerprint(*fp));
+        }
         let columns = vec![
-            text(c[0], rows.iter().map(|r| Some(r.request_id.as_str()))),
-            text(c[1], rows.iter().map(|r| Some(r.service.as_str()))),
-            text(c[2], rows.iter().map(|r| Some(r.channel.as_str()))),
-            micros(
-                c[3],
-                rows.iter()
-                    .map(|r| Some(r.submitted_at.timestamp_micros()))
-                    .collect(),
-            ),
-            micros(
-                c[4],
-                rows.iter()
-                    .map(|r| r.completed_at.map(|t| t.timestamp_micros()))
-                    .collect(),
-            ),
-            text(c[5], rows.iter().map(|r| Some(r.status.as_str()))),
-            text(c[6], rows.iter().map(|r| r.auth_method.map(|a| a.as_str()))),
-            text(
-                c[7],
-                rows.iter()
-                    .map(|r| r.citizen_key.as_ref().map(|k| k.as_str())),
-            ),
-            Column::new(
-                c[8].into(),
-                rows.iter()
-                    .map(|r| r.amount_cents.map(|c| c as f64 / 100.0))
-                    .collect::<Vec<Option<f64>>>(),
-            ),
-            Column::new(
-                c[9].into(),
-                rows.iter().map(|r| r.satisfaction).collect::<Vec<_>>(),
-            ),
-            Column::new(c[10].into(), fingerprints),
+            request_id.finish().into_column(),
+            service.finish().into_column(),
+            channel.finish().into_column(),
+            micros(submitted_at.finish()),
+            micros(completed_at.finish()),
+            status.finish().into_column(),
+            auth_method.finish().into_column(),
+            citizen_key.finish().into_column(),
+            amount_eur.finish().into_column(),
+            satisfaction.finish().into_column(),
+            fingerprints.finish().into_column(),
         ];
-        DataFrame::new(rows.len(), columns)
+        DataFrame::new(n, columns)
     }
 }
 
@@ -122,27 +135,34 @@ impl Record for SurveyResponse {
         (&self.service, self.responded_at.timestamp_micros())
     }
     fn frame(rows: &[(u128, &Self)]) -> PolarsResult<DataFrame> {
-        let fingerprints: Vec<i64> = rows.iter().map(|(fp, _)| stored_fingerprint(*fp)).collect();
-        let rows: Vec<&Self> = rows.iter().map(|(_, r)| *r).collect();
+        let n = rows.len();
         let c = SURVEY_COLUMNS;
+        let mut response_id = strings(c[0], n);
+        let mut service = strings(c[1], n);
+        let mut channel = strings(c[2], n);
+        let mut responded_at = numbers::<Int64Type>(c[3], n);
+        let mut score = numbers::<Int32Type>(c[4], n);
+        let mut request_id = strings(c[5], n);
+        let mut fingerprints = numbers::<Int64Type>(c[6], n);
+        for (fp, r) in rows {
+            response_id.append_value(r.response_id.as_str());
+            service.append_value(r.service.as_str());
+            channel.append_value(r.channel.as_str());
+            responded_at.append_value(r.responded_at.timestamp_micros());
+            score.append_value(r.score);
+            request_id.append_option(r.request_id.as_deref());
+            fingerprints.append_value(stored_fingerprint(*fp));
+        }
         let columns = vec![
-            text(c[0], rows.iter().map(|r| Some(r.response_id.as_str()))),
-            text(c[1], rows.iter().map(|r| Some(r.service.as_str()))),
-            text(c[2], rows.iter().map(|r| Some(r.channel.as_str()))),
-            micros(
-                c[3],
-                rows.iter()
-                    .map(|r| Some(r.responded_at.timestamp_micros()))
-                    .collect(),
-            ),
-            Column::new(
-                c[4].into(),
-                rows.iter().map(|r| r.score).collect::<Vec<_>>(),
-            ),
-            text(c[5], rows.iter().map(|r| r.request_id.as_deref())),
-            Column::new(c[6].into(), fingerprints),
+            response_id.finish().into_column(),
+            service.finish().into_column(),
+            channel.finish().into_column(),
+            micros(responded_at.finish()),
+            score.finish().into_column(),
+            request_id.finish().into_column(),
+            fingerprints.finish().into_column(),
         ];
-        DataFrame::new(rows.len(), columns)
+        DataFrame::new(n, columns)
     }
 }
 

@@ -73,6 +73,11 @@ impl Pseudonymiser {
 
     /// The pseudonym of `citizen_id`, held inline.
     pub fn key_of(&self, citizen_id: &str) -> CitizenKey {
+        CitizenKey::from_digest(&self.digest_of(citizen_id))
+    }
+
+    /// The first 128 bits of the HMAC of the normalised identifier.
+    fn digest_of(&self, citizen_id: &str) -> [u8; 16] {
         let mut mac = self.mac.clone();
         let id = citizen_id.trim();
         if id.bytes().any(|b| b.is_ascii_lowercase() || !b.is_ascii()) {
@@ -82,10 +87,70 @@ impl Pseudonymiser {
             mac.update(id.as_bytes());
         }
         let digest = mac.finalize().into_bytes();
-        let mut hex_digits = [b'0'; 32];
-        // 16 bytes always fit 32 hex digits.
-        let _ = hex::encode_to_slice(&digest[..16], &mut hex_digits);
-        CitizenKey(hex_digits)
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        first
+    }
+}
+
+/// Pseudonyms already computed, so that an identifier seen again (a citizen's next request)
+/// costs a lookup instead of an HMAC.
+///
+/// A direct-mapped cache: each identifier has one slot, chosen by a 128-bit hash of its
+/// text, and a new identifier takes the slot over. Lookups touch one slot of 32 bytes, so
+/// the cache stays cheap even when most identifiers are new (a large city has millions of
+/// them, more than any bounded cache holds); its memory is fixed. Slots live in shards behind
+/// their own locks, so that parallel validation rarely waits.
+pub struct PseudonymCache {
+    pseudonymiser: Pseudonymiser,
+    shards: Box<[std::sync::Mutex<Box<[Slot]>>]>,
+}
+
+/// One cached pseudonym: the hash of the identifier's text and the HMAC digest.
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    /// 0 marks an empty slot (an identifier whose hash is 0 is never cached).
+    id_hash: u128,
+    digest: [u8; 16],
+}
+
+impl PseudonymCache {
+    /// Shards of the cache (a power of two).
+    const SHARDS: usize = 64;
+    /// Slots per shard (a power of two): 2^20 slots in all, 32 MiB.
+    const SHARD_SLOTS: usize = 1 << 14;
+
+    pub fn new(pseudonymiser: Pseudonymiser) -> Self {
+        PseudonymCache {
+            pseudonymiser,
+            shards: (0..Self::SHARDS)
+                .map(|_| std::sync::Mutex::new(vec![Slot::default(); Self::SHARD_SLOTS].into()))
+                .collect(),
+        }
+    }
+
+    /// The pseudonym of one identifier, computed once while it stays in the cache.
+    pub fn key_of(&self, citizen_id: &str) -> CitizenKey {
+        let id_hash = xxhash_rust::xxh3::xxh3_128(citizen_id.as_bytes());
+        let shard = (id_hash as usize) & (Self::SHARDS - 1);
+        let slot = ((id_hash >> 64) as usize) & (Self::SHARD_SLOTS - 1);
+        let Ok(mut slots) = self.shards[shard].lock() else {
+            return self.pseudonymiser.key_of(citizen_id);
+        };
+        let cached = &mut slots[slot];
+        if id_hash != 0 && cached.id_hash == id_hash {
+            return CitizenKey::from_digest(&cached.digest);
+        }
+        let digest = self.pseudonymiser.digest_of(citizen_id);
+        *cached = Slot { id_hash, digest };
+        CitizenKey::from_digest(&digest)
+    }
+}
+
+impl std::fmt::Debug for PseudonymCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print pseudonyms or key material.
+        f.write_str("PseudonymCache { .. }")
     }
 }
 
@@ -94,6 +159,13 @@ impl Pseudonymiser {
 pub struct CitizenKey([u8; 32]);
 
 impl CitizenKey {
+    fn from_digest(digest: &[u8; 16]) -> Self {
+        let mut hex_digits = [b'0'; 32];
+        // 16 bytes always fit 32 hex digits.
+        let _ = hex::encode_to_slice(digest, &mut hex_digits);
+        CitizenKey(hex_digits)
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ASCII hex digits are ever stored.
         std::str::from_utf8(&self.0).unwrap_or_default()
@@ -139,6 +211,27 @@ mod tests {
         assert_ne!(a.citizen_key(id), b.citizen_key(id));
         assert_eq!(a.citizen_key(id).len(), 32);
         assert!(!a.citizen_key(id).contains("RSSMRA"));
+    }
+
+    #[test]
+    fn cached_pseudonyms_are_the_computed_ones() {
+        let pseudonymiser = Pseudonymiser::new(&[3u8; 32]).unwrap();
+        let cache = PseudonymCache::new(pseudonymiser.clone());
+        // The first round computes, the second finds them in the cache.
+        for round in 0..2 {
+            for n in 0..2048 {
+                let id = format!("RSSMRA{n:010}");
+                assert_eq!(
+                    cache.key_of(&id),
+                    pseudonymiser.key_of(&id),
+                    "round {round}"
+                );
+            }
+        }
+        assert_eq!(
+            cache.key_of(" rssmra80a01c573x ").as_str(),
+            pseudonymiser.citizen_key("RSSMRA80A01C573X")
+        );
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! the city's time zone, the profile's value mappings and the pseudonymiser.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 
 use chrono::{
     DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc,
@@ -15,18 +14,12 @@ use chrono_tz::Tz;
 
 use crate::dialect::DecimalMark;
 use crate::header::normalise;
-use crate::pseudonym::{CitizenKey, Pseudonymiser};
+use crate::pseudonym::{CitizenKey, PseudonymCache, Pseudonymiser};
 use crate::schema::{AuthMethod, CITY_TIME_ZONE, Channel, Status};
 use compact_str::CompactString;
 
 /// Longest accepted identifier or service code, in characters.
 const MAX_CODE_CHARS: usize = 128;
-/// Pseudonyms are cached per distinct identifier, in shards of at most this many entries:
-/// 7/8 of a power of two, the most a hash table of 2^15 slots holds without growing (48
-/// bytes a slot, so about 48 MiB in all at most). A shard that is full starts afresh.
-const PSEUDONYM_SHARD_ENTRIES: usize = (1 << 15) / 8 * 7;
-const PSEUDONYM_SHARDS: usize = 32;
-
 /// One valid service request, as stored in the warehouse.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceRequest {
@@ -61,27 +54,28 @@ pub fn local_year(t: DateTime<Utc>) -> i32 {
 }
 
 /// A stable 128-bit digest (XXH3) of a record's fields, each followed by an ASCII unit
-/// separator; absent values are empty, numbers are written as little-endian bytes.
-struct Digest(Vec<u8>);
+/// separator; absent values are empty, numbers are written as little-endian bytes. The
+/// streaming hasher gives the digest of that concatenation without building it.
+struct Digest(xxhash_rust::xxh3::Xxh3Default);
 
 impl Digest {
     fn new() -> Self {
-        Digest(Vec::with_capacity(256))
+        Digest(xxhash_rust::xxh3::Xxh3Default::new())
     }
-    fn text(mut self, field: &str) -> Self {
-        self.0.extend_from_slice(field.as_bytes());
-        self.0.push(0x1f);
+    fn text(&mut self, field: &str) -> &mut Self {
+        self.0.update(field.as_bytes());
+        self.0.update(&[0x1f]);
         self
     }
-    fn number(mut self, field: Option<i64>) -> Self {
+    fn number(&mut self, field: Option<i64>) -> &mut Self {
         if let Some(n) = field {
-            self.0.extend_from_slice(&n.to_le_bytes());
+            self.0.update(&n.to_le_bytes());
         }
-        self.0.push(0x1f);
+        self.0.update(&[0x1f]);
         self
     }
-    fn finish(self) -> u128 {
-        xxhash_rust::xxh3::xxh3_128(&self.0)
+    fn finish(&self) -> u128 {
+        self.0.digest128()
     }
 }
 
@@ -93,7 +87,8 @@ impl ServiceRequest {
 
     /// A digest of every stored field: two rows with the same fingerprint are the same record.
     pub fn fingerprint(&self) -> u128 {
-        Digest::new()
+        let mut digest = Digest::new();
+        digest
             .text(&self.request_id)
             .text(&self.service)
             .text(self.channel.as_str())
@@ -116,7 +111,8 @@ impl SurveyResponse {
 
     /// A digest of every stored field.
     pub fn fingerprint(&self) -> u128 {
-        Digest::new()
+        let mut digest = Digest::new();
+        digest
             .text(&self.response_id)
             .text(&self.service)
             .text(self.channel.as_str())
@@ -152,10 +148,8 @@ pub struct FieldParser {
     time_zone: Tz,
     /// Canonical column → (normalised value in the file → canonical value).
     values: HashMap<String, HashMap<String, String>>,
-    pseudonymiser: Pseudonymiser,
-    /// Pseudonyms already computed, in shards so that parallel validation rarely waits.
-    /// Keyed by a 128-bit hash of the identifier.
-    pseudonyms: Vec<Mutex<rustc_hash::FxHashMap<u128, CitizenKey>>>,
+    /// Pseudonyms of the identifiers seen so far.
+    pseudonyms: PseudonymCache,
 }
 
 impl std::fmt::Debug for FieldParser {
@@ -245,15 +239,7 @@ impl FieldParser {
             date_format: date_format.filter(|f| f != "auto"),
             time_zone: CITY_TIME_ZONE,
             values: maps,
-            pseudonymiser,
-            pseudonyms: (0..PSEUDONYM_SHARDS)
-                .map(|_| {
-                    Mutex::new(rustc_hash::FxHashMap::with_capacity_and_hasher(
-                        PSEUDONYM_SHARD_ENTRIES,
-                        Default::default(),
-                    ))
-                })
-                .collect(),
+            pseudonyms: PseudonymCache::new(pseudonymiser),
         }
     }
 
@@ -302,24 +288,6 @@ impl FieldParser {
             })
     }
 
-    /// The pseudonym of one identifier, computed once per distinct identifier.
-    fn pseudonym(&self, citizen_id: &str) -> CitizenKey {
-        let hash = xxhash_rust::xxh3::xxh3_128(citizen_id.as_bytes());
-        let shard = (hash as usize) % PSEUDONYM_SHARDS;
-        let Ok(mut cache) = self.pseudonyms[shard].lock() else {
-            return self.pseudonymiser.key_of(citizen_id);
-        };
-        if let Some(key) = cache.get(&hash) {
-            return *key;
-        }
-        let key = self.pseudonymiser.key_of(citizen_id);
-        if cache.len() >= PSEUDONYM_SHARD_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(hash, key);
-        key
-    }
-
     /// Validates a request row given by canonical column (see `schema::INPUT_COLUMNS`).
     pub fn request(&self, v: &[Option<&str>]) -> Result<ServiceRequest, Rejection> {
         let get = |i: usize| v.get(i).copied().flatten().map(str::trim).unwrap_or("");
@@ -354,7 +322,7 @@ impl FieldParser {
         };
         let citizen_key = match get(7) {
             "" => None,
-            text => Some(self.pseudonym(text)),
+            text => Some(self.pseudonyms.key_of(text)),
         };
         let amount_cents = match get(8) {
             "" => None,
@@ -760,6 +728,43 @@ mod tests {
         for text in ["", "-1", "1,2,3", "1.2.3", "abc", "1.2.3,4.5"] {
             assert!(euro_cents(text, Comma).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn fingerprints_digest_the_separated_fields() {
+        // Stored fingerprints must never change: they are the XXH3-128 of the fields, each
+        // followed by 0x1f, numbers as little-endian bytes.
+        let row = check(0, "URP-1").unwrap();
+        let mut text = Vec::new();
+        let mut field = |bytes: &[u8]| {
+            text.extend_from_slice(bytes);
+            text.push(0x1f);
+        };
+        field(row.request_id.as_bytes());
+        field(row.service.as_bytes());
+        field(row.channel.as_str().as_bytes());
+        field(&row.submitted_at.timestamp_micros().to_le_bytes());
+        field(
+            &row.completed_at
+                .map_or(Vec::new(), |t| t.timestamp_micros().to_le_bytes().to_vec()),
+        );
+        field(row.status.as_str().as_bytes());
+        field(row.auth_method.map_or("", |a| a.as_str()).as_bytes());
+        field(
+            row.citizen_key
+                .as_ref()
+                .map_or("", |k| k.as_str())
+                .as_bytes(),
+        );
+        field(
+            &row.amount_cents
+                .map_or(Vec::new(), |a| a.to_le_bytes().to_vec()),
+        );
+        field(
+            &row.satisfaction
+                .map_or(Vec::new(), |s| i64::from(s).to_le_bytes().to_vec()),
+        );
+        assert_eq!(row.fingerprint(), xxhash_rust::xxh3::xxh3_128(&text));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
+use polars_parquet::write::ZstdLevel;
 use serde::{Deserialize, Serialize};
 
 use crate::dialect::{Encoding, Format, scan_file};
@@ -1197,6 +1198,10 @@ fn partition_year(path: &Path) -> i32 {
         .unwrap_or(0)
 }
 
+/// The zstd level of data files. Level 1 takes about half the compression time of the
+/// default level 3, for files about 4% larger (10 million requests: 413 MB against 399 MB).
+const ZSTD_LEVEL: i32 = 1;
+
 /// Writes `df` as zstd Parquet with statistics, creating the directory.
 fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
     if let Some(parent) = path.parent() {
@@ -1204,7 +1209,9 @@ fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
     }
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Zstd(None))
+        .with_compression(ParquetCompression::Zstd(
+            ZstdLevel::try_new(ZSTD_LEVEL).ok(),
+        ))
         .with_statistics(StatisticsOptions::full())
         .with_row_group_size(Some(ROW_GROUP_ROWS))
         .finish(df)
