@@ -8,11 +8,13 @@
 //! [`identify`] runs before every route and leaves a [`ClientAddr`] in the request; the rate
 //! limits and the `/metrics` guard read it.
 
+use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::HeaderMap;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
 use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
@@ -26,13 +28,25 @@ impl ClientAddr {
     /// connection, else (a request made in-process, e.g. by `civica export`) the unspecified
     /// address.
     pub fn of(request: &Request) -> IpAddr {
-        if let Some(ClientAddr(ip)) = request.extensions().get::<ClientAddr>() {
+        Self::in_extensions(request.extensions())
+    }
+
+    fn in_extensions(extensions: &Extensions) -> IpAddr {
+        if let Some(ClientAddr(ip)) = extensions.get::<ClientAddr>() {
             return *ip;
         }
-        request
-            .extensions()
+        extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
+    }
+}
+
+/// Handlers take the client address as an argument.
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(ClientAddr(Self::in_extensions(&parts.extensions)))
     }
 }
 

@@ -3,7 +3,7 @@
 //! operators' network, or with a staff API token).
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -50,9 +50,9 @@ async fn get_ready(State(state): State<AppState>) -> Response {
 async fn get_metrics(
     State(state): State<AppState>,
     viewer: Viewer,
-    request: Request,
+    client: ClientAddr,
 ) -> Result<Response, AppError> {
-    if !viewer.is_staff() && !state.network.may_read_metrics(ClientAddr::of(&request)) {
+    if !viewer.is_staff() && !state.network.may_read_metrics(client.0) {
         return Err(AppError::Forbidden {
             message: "the metrics are for the operators' network or a staff API token".into(),
         });

@@ -8,13 +8,12 @@
 //! memory, rows). A longer result is cut and says so (`truncated`, the `civica-truncated`
 //! header); a refused or failing statement is a 400 with the engine's message.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -273,7 +272,7 @@ pub struct QueryPageParams {
 async fn get_query_page(
     State(state): State<AppState>,
     viewer: Viewer,
-    client: Option<Extension<ClientAddr>>,
+    client: ClientAddr,
     Query(params): Query<QueryPageParams>,
     uri: Uri,
     headers: HeaderMap,
@@ -284,16 +283,13 @@ async fn get_query_page(
     let choice = LangChoice::negotiate(params.lang.as_deref(), accept);
     // Running a statement counts against the allowance of the query API; the form alone
     // does not.
-    if params
+    let statement = params
         .sql
         .as_deref()
-        .is_some_and(|sql| !sql.trim().is_empty())
-    {
-        let ip = client.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.0);
-        if let Err(wait) = state.query_rate.check(ip) {
-            let refusal = AppError::TooManyRequests { retry_after: wait }.into_response();
-            return Ok(error_pages::as_page(refusal, choice, &uri));
-        }
+        .is_some_and(|sql| !sql.trim().is_empty());
+    if statement && let Err(wait) = state.query_rate.check(client.0) {
+        let refusal = AppError::TooManyRequests { retry_after: wait }.into_response();
+        return Ok(error_pages::as_page(refusal, choice, &uri));
     }
     let page = views::query::build(&state, choice, &viewer, params.sql.as_deref()).await?;
     let status = if page.error.is_some() {
