@@ -18,6 +18,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use datafusion::execution::cache::cache_manager::{CacheManager, CacheManagerConfig};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 
 use crate::catalogue::Catalogue;
@@ -33,6 +34,11 @@ pub struct Engine {
     /// The roll-ups of one commit, read once and kept in memory (they are small), shared by
     /// the clones of this engine.
     rollups: Arc<Mutex<Option<CachedRollups>>>,
+    /// Parquet footers (with their page indexes) and file statistics, shared by every query of
+    /// this engine and its clones, so that a warm process does not parse the footers of every
+    /// file for each query. Entries are checked against the file's size and modification time,
+    /// and committed files never change.
+    file_caches: Option<Arc<CacheManager>>,
 }
 
 /// Roll-up tables in memory, with the commit they belong to.
@@ -135,6 +141,7 @@ impl Engine {
             catalogue: Arc::new(Catalogue::default()),
             limits: QueryLimits::default(),
             rollups: Arc::new(Mutex::new(None)),
+            file_caches: shared_file_caches(),
         }
     }
 
@@ -187,9 +194,16 @@ impl Engine {
         let config = SessionConfig::new()
             .with_information_schema(information_schema)
             .with_default_catalog_and_schema("civica", "public");
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(memory_bytes, 1.0)
-            .build_arc()?;
+        // Each query has its own memory pool; the footer and statistics caches are the engine's.
+        let mut runtime = RuntimeEnvBuilder::new().with_memory_limit(memory_bytes, 1.0);
+        if let Some(shared) = &self.file_caches {
+            runtime = runtime.with_cache_manager(
+                CacheManagerConfig::default()
+                    .with_file_metadata_cache(Some(shared.get_file_metadata_cache()))
+                    .with_file_statistics_cache(shared.get_file_statistic_cache()),
+            );
+        }
+        let runtime = runtime.build_arc()?;
         Ok(SessionContext::new_with_config_rt(config, runtime))
     }
 
@@ -264,6 +278,15 @@ impl Engine {
         }
         Ok(Some(tables))
     }
+}
+
+/// The caches of Parquet footers and file statistics of a new engine (DataFusion's defaults:
+/// 50 MiB of footers, 20 MiB of statistics). The list of files is not cached: listing a
+/// snapshot's directory is cheap, and a warehouse rebuilt from scratch reuses its paths.
+fn shared_file_caches() -> Option<Arc<CacheManager>> {
+    let config = CacheManagerConfig::default().with_list_files_cache_limit(0);
+    // Building the default caches does not fail; without them each query reads the footers.
+    CacheManager::try_new(&config).ok()
 }
 
 /// Registers a Hive-partitioned Parquet table, or an empty one with the same columns when its
