@@ -301,6 +301,32 @@ fn a_later_export_updates_a_request_and_keeps_its_history() {
     assert_eq!(w.count("requests"), 2);
 }
 
+/// A file is normally read once, its dialect taken from its first 64 KiB: when a byte that
+/// is not UTF-8 comes later, the ingest starts again and reads the file as Windows-1252, so
+/// that its text is stored right.
+#[test]
+fn a_file_that_stops_being_utf8_late_is_read_as_windows_1252() {
+    let w = warehouse();
+    let mut bytes = b"request_id;service;channel;submitted_at;status\n".to_vec();
+    for i in 0..2_000 {
+        bytes.extend_from_slice(
+            format!("R{i};certificati_anagrafici;online;05/09/2017 10:00;completed\n").as_bytes(),
+        );
+    }
+    assert!(bytes.len() > 64 * 1024);
+    bytes.extend_from_slice(b"R-LATE;visite_forl\xec;sportello;05/09/2017 11:00;completed\n");
+    let file = w.file("late_latin1.csv", &bytes);
+    let summary = w.ingest(&[s(&file)]);
+    assert_eq!(summary["rows_accepted"], 2_001);
+    let dialect = summary["files"][0]["dialect"].as_str().unwrap();
+    assert!(dialect.contains("windows-1252"), "{dialect}");
+    let late = w.query("SELECT service FROM requests WHERE request_id = 'R-LATE'");
+    assert_eq!(late[0]["service"], "visite_forlì");
+    // The content hash was computed on the way: the same file is recognised and skipped.
+    let again = w.ingest(&[s(&file)]);
+    assert!(again["files"][0]["skipped"].is_string(), "{again}");
+}
+
 #[test]
 fn unknown_service_codes_are_kept_and_listed() {
     let w = warehouse();

@@ -49,15 +49,19 @@ pub struct Dialect {
     pub decimal: DecimalMark,
 }
 
-/// The result of reading a file once from end to end.
+/// What reading a file tells before parsing it: complete once the file has been read from
+/// end to end ([`scan_file`], or a [`ScanningReader`] at its end), partial when only its
+/// first bytes are known ([`FileScan::of_head`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileScan {
-    /// SHA-256 of the bytes, hex: identifies a file already ingested.
+    /// SHA-256 of the bytes, hex: identifies a file already ingested. Empty while partial.
     pub sha256: String,
     pub bytes: u64,
-    /// Line ends (`\n`) in the file: an upper bound of its rows, to size buffers.
+    /// Line ends (`\n`) in the file: an upper bound of its rows, to size buffers. An
+    /// estimate from the first bytes while partial.
     pub lines: u64,
-    /// Whether every byte sequence is valid UTF-8 (after an optional BOM).
+    /// Whether every byte sequence is valid UTF-8 (after an optional BOM); while partial, of
+    /// the first bytes only.
     pub valid_utf8: bool,
     pub utf8_bom: bool,
     /// The first bytes (up to 64 KiB), for sniffing.
@@ -66,60 +70,220 @@ pub struct FileScan {
 
 const HEAD_BYTES: usize = 64 * 1024;
 
+impl FileScan {
+    /// Whether the whole file has been read (hash, validity and lines are exact).
+    pub fn is_complete(&self) -> bool {
+        !self.sha256.is_empty()
+    }
+
+    /// A partial scan from the first bytes of `path` and its size, for a file whose only full
+    /// pass is the ingest itself (through a [`ScanningReader`]).
+    pub fn of_head(path: &Path) -> Result<FileScan> {
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let bytes = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut head = vec![0u8; HEAD_BYTES];
+        let n = read_full(&mut file, &mut head).map_err(|e| Error::io(path, e))?;
+        head.truncate(n);
+        let valid_utf8 = match std::str::from_utf8(&head) {
+            Ok(_) => true,
+            // A sequence cut by the end of the head is judged with the rest of the file.
+            Err(e) => e.error_len().is_none() && (n as u64) < bytes,
+        };
+        let head_lines = memchr::memchr_iter(b'\n', &head).count() as u64;
+        // Lines a little shorter than those of the head, so that buffers are not undersized.
+        let lines = if head_lines >= 2 {
+            (bytes * head_lines * 5 / 4).div_ceil(n as u64)
+        } else {
+            bytes / 32 + 1
+        };
+        Ok(FileScan {
+            sha256: String::new(),
+            bytes,
+            lines,
+            valid_utf8,
+            utf8_bom: head.starts_with(&[0xEF, 0xBB, 0xBF]),
+            head,
+        })
+    }
+}
+
+/// Where a [`ScanningReader`] leaves the complete scan when it reaches the end of the file.
+pub type ScanSlot = std::sync::Arc<std::sync::Mutex<Option<FileScan>>>;
+
+/// A file read through once, hashed and checked on the way: it completes the scan of a file
+/// whose only full pass is its parsing. The scan is put in the slot at the end of the file.
+pub struct ScanningReader {
+    file: File,
+    hasher: Sha256,
+    text: TextCheck,
+    bytes: u64,
+    slot: ScanSlot,
+}
+
+impl ScanningReader {
+    pub fn new(file: File, slot: ScanSlot) -> Self {
+        ScanningReader {
+            file,
+            hasher: Sha256::new(),
+            text: TextCheck::new(),
+            bytes: 0,
+            slot,
+        }
+    }
+}
+
+impl Read for ScanningReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        if n > 0 {
+            self.hasher.update(&buf[..n]);
+            self.text.update(&buf[..n]);
+            self.bytes += n as u64;
+        } else if let Ok(mut slot) = self.slot.lock()
+            && slot.is_none()
+        {
+            let text = std::mem::replace(&mut self.text, TextCheck::new());
+            *slot = Some(FileScan {
+                sha256: hex::encode(self.hasher.clone().finalize()),
+                bytes: self.bytes,
+                lines: text.lines,
+                valid_utf8: text.valid_utf8 && text.carry.is_empty(),
+                utf8_bom: text.head.starts_with(&[0xEF, 0xBB, 0xBF]),
+                head: text.head,
+            });
+        }
+        Ok(n)
+    }
+}
+
 /// Reads `path` once: hash, UTF-8 validity, BOM and the first bytes.
+///
+/// Two threads share the pass: this one reads and hashes (SHA-256 is sequential), a second
+/// one checks the text (UTF-8 validity, line count, the first bytes). Chunks go round
+/// between them, so memory stays at a few chunks whatever the file size.
 pub fn scan_file(path: &Path) -> Result<FileScan> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut head = Vec::with_capacity(HEAD_BYTES);
-    let mut bytes = 0u64;
-    let mut valid_utf8 = true;
-    let mut lines = 0u64;
-    // Bytes of a UTF-8 sequence cut by the end of the previous buffer.
-    let mut carry: Vec<u8> = Vec::new();
-    loop {
-        let n = reader.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        let chunk = &buf[..n];
-        hasher.update(chunk);
-        bytes += n as u64;
-        if head.len() < HEAD_BYTES {
-            let take = (HEAD_BYTES - head.len()).min(n);
-            head.extend_from_slice(&chunk[..take]);
-        }
-        lines += memchr::memchr_iter(b'\n', chunk).count() as u64;
-        if valid_utf8 {
-            let joined;
-            let data: &[u8] = if carry.is_empty() {
-                chunk
-            } else {
-                carry.extend_from_slice(chunk);
-                joined = std::mem::take(&mut carry);
-                &joined
+    const CHUNK: usize = 1 << 20;
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let (full, incoming) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+    let (empty, returned) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        let text = scope.spawn(move || {
+            let mut check = TextCheck::new();
+            for chunk in incoming {
+                check.update(&chunk);
+                // The reader may have finished already: then the chunk is simply dropped.
+                let _ = empty.send(chunk);
+            }
+            check
+        });
+        let mut hasher = Sha256::new();
+        let mut bytes = 0u64;
+        let mut read_error = None;
+        loop {
+            let mut chunk = returned
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+            chunk.resize(CHUNK, 0);
+            let n = match read_full(&mut file, &mut chunk) {
+                Ok(n) => n,
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
             };
-            match std::str::from_utf8(data) {
-                Ok(_) => {}
-                // An incomplete sequence at the end: keep it for the next chunk.
-                Err(e) if e.error_len().is_none() => carry = data[e.valid_up_to()..].to_vec(),
-                Err(_) => valid_utf8 = false,
+            if n == 0 {
+                break;
+            }
+            chunk.truncate(n);
+            hasher.update(&chunk);
+            bytes += n as u64;
+            if full.send(chunk).is_err() {
+                break;
             }
         }
-    }
-    if !carry.is_empty() {
-        valid_utf8 = false;
-    }
-    let utf8_bom = head.starts_with(&[0xEF, 0xBB, 0xBF]);
-    Ok(FileScan {
-        sha256: hex::encode(hasher.finalize()),
-        lines,
-        bytes,
-        valid_utf8,
-        utf8_bom,
-        head,
+        drop(full);
+        let check = text.join();
+        if let Some(e) = read_error {
+            return Err(Error::io(path, e));
+        }
+        let check = check
+            .map_err(|_| Error::io(path, std::io::Error::other("the check of the text stopped")))?;
+        let TextCheck {
+            head,
+            lines,
+            valid_utf8,
+            carry,
+        } = check;
+        let utf8_bom = head.starts_with(&[0xEF, 0xBB, 0xBF]);
+        Ok(FileScan {
+            sha256: hex::encode(hasher.finalize()),
+            lines,
+            bytes,
+            // A sequence cut by the end of the file is not valid.
+            valid_utf8: valid_utf8 && carry.is_empty(),
+            utf8_bom,
+            head,
+        })
     })
+}
+
+/// Fills `buf` as far as the file allows; returns the bytes read (0 at the end).
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// What the scan learns from the text, chunk after chunk.
+struct TextCheck {
+    head: Vec<u8>,
+    lines: u64,
+    valid_utf8: bool,
+    /// Bytes of a UTF-8 sequence cut by the end of the previous chunk.
+    carry: Vec<u8>,
+}
+
+impl TextCheck {
+    fn new() -> Self {
+        TextCheck {
+            head: Vec::with_capacity(HEAD_BYTES),
+            lines: 0,
+            valid_utf8: true,
+            carry: Vec::new(),
+        }
+    }
+
+    fn update(&mut self, chunk: &[u8]) {
+        if self.head.len() < HEAD_BYTES {
+            let take = (HEAD_BYTES - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.lines += memchr::memchr_iter(b'\n', chunk).count() as u64;
+        if !self.valid_utf8 {
+            return;
+        }
+        let joined;
+        let data: &[u8] = if self.carry.is_empty() {
+            chunk
+        } else {
+            self.carry.extend_from_slice(chunk);
+            joined = std::mem::take(&mut self.carry);
+            &joined
+        };
+        match std::str::from_utf8(data) {
+            Ok(_) => {}
+            // An incomplete sequence at the end: keep it for the next chunk.
+            Err(e) if e.error_len().is_none() => self.carry = data[e.valid_up_to()..].to_vec(),
+            Err(_) => self.valid_utf8 = false,
+        }
+    }
 }
 
 impl Dialect {
@@ -172,9 +336,14 @@ impl Dialect {
         })
     }
 
-    /// A reader of the file's text as UTF-8 (BOM removed).
-    pub fn open(&self, path: &Path) -> Result<Box<dyn Read + Send>> {
+    /// A reader of the file's text as UTF-8 (BOM removed). With a `scan` slot, the bytes are
+    /// hashed and checked on the way and the complete scan lands in the slot at the end.
+    pub fn open(&self, path: &Path, scan: Option<&ScanSlot>) -> Result<Box<dyn Read + Send>> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let file: Box<dyn Read + Send> = match scan {
+            Some(slot) => Box::new(ScanningReader::new(file, slot.clone())),
+            None => Box::new(file),
+        };
         let encoding = match self.encoding {
             Encoding::Utf8 => encoding_rs::UTF_8,
             Encoding::Windows1252 => encoding_rs::WINDOWS_1252,
@@ -399,5 +568,67 @@ mod tests {
         let path = dir.path().join("long.csv");
         std::fs::write(&path, &bytes).unwrap();
         assert!(scan_file(&path).unwrap().valid_utf8);
+    }
+
+    /// The hash of "abc" from FIPS 180-2, appendix B.1: checks the scan's hashing against
+    /// the standard rather than against itself.
+    #[test]
+    fn the_scan_hash_is_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abc.csv");
+        std::fs::write(&path, b"abc").unwrap();
+        assert_eq!(
+            scan_file(&path).unwrap().sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    /// A file read through a [`ScanningReader`] (in small reads, as a decoder does) ends with
+    /// the same scan as one read whole beforehand, and its partial scan says what the head
+    /// alone can say.
+    #[test]
+    fn scanning_while_reading_gives_the_whole_file_scan() {
+        let mut bytes = b"request_id;service\n".to_vec();
+        for i in 0..20_000 {
+            bytes.extend_from_slice(format!("R{i};certificati_anagrafici\n").as_bytes());
+        }
+        // Beyond the first 64 KiB: a Windows-1252 byte (Forl\xec) and a split UTF-8 one.
+        bytes.extend_from_slice(b"R-late;Forl\xec\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("late.csv");
+        std::fs::write(&path, &bytes).unwrap();
+
+        let partial = FileScan::of_head(&path).unwrap();
+        assert!(!partial.is_complete());
+        assert!(partial.valid_utf8, "the head alone is UTF-8");
+        assert_eq!(partial.bytes, bytes.len() as u64);
+        assert!(
+            partial.lines >= 20_002,
+            "an estimate that is not short: {}",
+            partial.lines
+        );
+
+        let slot = ScanSlot::default();
+        let mut reader = ScanningReader::new(File::open(&path).unwrap(), slot.clone());
+        let mut buf = [0u8; 1000];
+        while reader.read(&mut buf).unwrap() > 0 {}
+        let complete = slot.lock().unwrap().take().unwrap();
+        let whole = scan_file(&path).unwrap();
+        assert!(complete.is_complete());
+        assert!(!complete.valid_utf8);
+        assert_eq!(complete, whole);
+        assert_eq!(complete.lines, 20_002);
+        // The dialect of the whole file differs from the one of its head.
+        let profile = Profile::default();
+        assert_eq!(
+            Dialect::detect(&path, &partial, &profile).unwrap().encoding,
+            Encoding::Utf8
+        );
+        assert_eq!(
+            Dialect::detect(&path, &complete, &profile)
+                .unwrap()
+                .encoding,
+            Encoding::Windows1252
+        );
     }
 }

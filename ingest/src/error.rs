@@ -74,6 +74,13 @@ pub enum Error {
         path.display()
     )]
     Locked { path: PathBuf },
+    /// The end of a file showed another dialect than its first bytes (bytes that are not
+    /// UTF-8 after a head that was): the ingest starts again, reading that file first.
+    #[error(
+        "{}: the file is not UTF-8 beyond its first 64 KiB; it is read again as Windows-1252",
+        path.display()
+    )]
+    DialectChanged { path: PathBuf },
     /// The pseudonymisation key is missing, too short or unreadable.
     #[error("pseudonymisation key {}: {reason}", path.display())]
     PseudonymKey { path: PathBuf, reason: String },

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::dialect::{Dialect, FileScan, Format};
+use crate::dialect::{Dialect, FileScan, Format, ScanSlot};
 use crate::error::{Error, Result};
 use crate::header::{ColumnMap, LogKind, detect_kind, normalise};
 use crate::profile::Profile;
@@ -303,6 +303,9 @@ pub struct LogReader {
     eof: bool,
     /// Bytes read per block (a block grows when one record is longer).
     block_bytes: usize,
+    /// Where the complete scan of the file lands once it has been read through, when it was
+    /// opened with a partial one.
+    scan: Option<ScanSlot>,
 }
 
 impl LogReader {
@@ -320,7 +323,8 @@ impl LogReader {
             Some("requests") => Some(LogKind::Requests),
             _ => None,
         });
-        let text = dialect.open(path)?;
+        let slot = (!scan.is_complete()).then(ScanSlot::default);
+        let text = dialect.open(path, slot.as_ref())?;
         let (format, delimiter) = (dialect.format, dialect.delimiter);
         let mut reader = LogReader {
             path: path.to_path_buf(),
@@ -348,6 +352,7 @@ impl LogReader {
             next_line: 1,
             eof: false,
             block_bytes: BLOCK_BYTES,
+            scan: slot,
         };
         let names = match format {
             Format::Csv => reader.csv_header()?,
@@ -355,6 +360,12 @@ impl LogReader {
         };
         reader.apply_header(names, profile, kind)?;
         Ok(reader)
+    }
+
+    /// The slot of the complete scan, for a file opened with a partial one: it is filled when
+    /// the last block has been read.
+    pub fn scan_slot(&self) -> Option<ScanSlot> {
+        self.scan.clone()
     }
 
     /// How rows map onto the canonical columns (for splitting blocks on other threads).

@@ -17,7 +17,7 @@ use polars::prelude::*;
 use polars_parquet::write::ZstdLevel;
 use serde::{Deserialize, Serialize};
 
-use crate::dialect::{Encoding, Format, scan_file};
+use crate::dialect::{Dialect, Encoding, FileScan, Format, scan_file};
 use crate::error::{Error, Result};
 use crate::frames::{QuarantinedRow, Record, quarantine_frame, with_superseded};
 use crate::header::LogKind;
@@ -83,6 +83,10 @@ pub struct IngestedFile {
     pub sha256: String,
     pub path: String,
     pub commit: u64,
+    /// Size in bytes (absent in records written before it was kept): a file of another size
+    /// cannot have the same content, so its hash can wait until it is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 /// The record written last by a commit.
@@ -114,11 +118,35 @@ pub struct IngestOptions<'a> {
 
 /// Loads `files` (request or survey logs, any supported dialect) into the warehouse as one
 /// commit. Errors stop the whole ingest before its commit: nothing changes.
+///
+/// A file is normally read once: its hash and its text checks are computed while it is
+/// parsed. It is read once beforehand, whole, when a file of the same size is already in the
+/// warehouse or in this ingest (it may be the same content, to be skipped), and when its end
+/// turned out not to be UTF-8 after a head that was (the ingest then starts again).
 pub fn ingest(
     layout: &Layout,
     files: &[PathBuf],
     pseudonymiser: &Pseudonymiser,
     options: &IngestOptions<'_>,
+) -> Result<IngestSummary> {
+    let mut read_first: HashSet<PathBuf> = HashSet::new();
+    loop {
+        match ingest_once(layout, files, pseudonymiser, options, &read_first) {
+            Err(Error::DialectChanged { path }) if !read_first.contains(&path) => {
+                tracing::info!(path = %path.display(), "not UTF-8 beyond its first bytes: reading it again as Windows-1252");
+                read_first.insert(path);
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+fn ingest_once(
+    layout: &Layout,
+    files: &[PathBuf],
+    pseudonymiser: &Pseudonymiser,
+    options: &IngestOptions<'_>,
+    read_first: &HashSet<PathBuf>,
 ) -> Result<IngestSummary> {
     let _lock = IngestLock::acquire(layout)?;
     clean_leftovers(layout)?;
@@ -136,19 +164,36 @@ pub fn ingest(
         quarantine_files: 0,
         writer: Writer::start(),
     };
-    // Every file is read once up front: its hash (files already ingested are skipped) and
-    // its number of lines (to size what follows).
-    let scans = files
-        .iter()
-        .map(|path| scan_file(path))
-        .collect::<Result<Vec<_>>>()?;
-    let expected_total: u64 = scans.iter().map(|s| s.lines).sum();
-    let mut requests = TableState::<ServiceRequest>::load(&ctx, expected_total)?;
-    let mut surveys = TableState::<SurveyResponse>::load(&ctx, expected_total)?;
     let mut ingested: Vec<IngestedFile> = previous
         .as_ref()
         .map(|r| r.ingested.clone())
         .unwrap_or_default();
+    // What each file looks like: read whole up front when its hash is needed before reading
+    // (see above), otherwise from its first bytes, completed while it is parsed.
+    let sizes = files
+        .iter()
+        .map(|path| {
+            std::fs::metadata(path)
+                .map(|m| m.len())
+                .map_err(|e| Error::io(path, e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut scans = files
+        .iter()
+        .zip(&sizes)
+        .map(|(path, &size)| {
+            let same_size = ingested.iter().any(|f| f.bytes.is_none_or(|b| b == size))
+                || sizes.iter().filter(|&&s| s == size).count() > 1;
+            if same_size || read_first.contains(path) {
+                scan_file(path)
+            } else {
+                FileScan::of_head(path)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let expected_total: u64 = scans.iter().map(|s| s.lines).sum();
+    let mut requests = TableState::<ServiceRequest>::load(&ctx, expected_total)?;
+    let mut surveys = TableState::<SurveyResponse>::load(&ctx, expected_total)?;
     let mut summary = IngestSummary {
         commit,
         ..IngestSummary::default()
@@ -157,11 +202,12 @@ pub fn ingest(
     // What is needed to read a file again, for the text of conflicting rows.
     let mut kinds: Vec<Option<LogKind>> = Vec::new();
 
-    for (file_index, (path, scan)) in files.iter().zip(&scans).enumerate() {
+    for (file_index, path) in files.iter().enumerate() {
+        let scan = &scans[file_index];
         let source = path.display().to_string();
         let earlier = ingested
             .iter()
-            .find(|f| f.sha256 == scan.sha256)
+            .find(|f| scan.is_complete() && f.sha256 == scan.sha256)
             .map(|f| (f.commit, f.path.clone()));
         if let Some((earlier_commit, earlier_path)) = earlier {
             summary.files.push(FileSummary {
@@ -176,6 +222,8 @@ pub fn ingest(
             continue;
         }
         let reader = LogReader::open(path, scan, &options.profile, options.kind)?;
+        let pending_scan = reader.scan_slot();
+        let dialect = reader.dialect.clone();
         if !reader.columns.unknown.is_empty() {
             let message = format!(
                 "{source}: ignored column(s) not in the {} format: {}",
@@ -236,11 +284,27 @@ pub fn ingest(
             },
             &mut ctx,
         )?;
+        if let Some(slot) = pending_scan {
+            let complete = slot.lock().ok().and_then(|mut s| s.take()).ok_or_else(|| {
+                Error::io(
+                    path,
+                    std::io::Error::other("the file was not read to its end"),
+                )
+            })?;
+            if Dialect::detect(path, &complete, &options.profile)? != dialect {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(Error::DialectChanged { path: path.clone() });
+            }
+            scans[file_index] = complete;
+        }
+        let scan = &scans[file_index];
+        file.sha256 = scan.sha256.clone();
         summary.services.append(&mut services);
         ingested.push(IngestedFile {
             sha256: scan.sha256.clone(),
             path: source,
             commit,
+            bytes: Some(scan.bytes),
         });
         summary.files.push(file);
     }
