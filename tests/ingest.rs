@@ -327,6 +327,35 @@ fn a_file_that_stops_being_utf8_late_is_read_as_windows_1252() {
     assert!(again["files"][0]["skipped"].is_string(), "{again}");
 }
 
+/// Excel's "Unicode text" export: UTF-16 with a byte order mark, tab-separated, CRLF.
+#[test]
+fn an_excel_unicode_text_export_ingests_without_a_profile() {
+    let w = warehouse();
+    let text = "Numero pratica\tServizio\tCanale\tData presentazione\tStato\r\n\
+                P1\tvisite_forlì\tOnline\t05/09/2017 10:22\tConclusa\r\n\
+                P2\trefezione_scolastica\tSportello\t05/09/2017 11:00\tIn corso\r\n";
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let file = w.file("export.txt", &bytes);
+    let summary = w.ingest(&[s(&file)]);
+    assert_eq!(summary["rows_accepted"], 2, "{summary}");
+    let dialect = summary["files"][0]["dialect"].as_str().unwrap();
+    assert!(
+        dialect.contains("utf-16le") && dialect.contains("'\\t'"),
+        "{dialect}"
+    );
+    let rows = w.query("SELECT request_id, service, channel, status FROM requests ORDER BY 1");
+    assert_eq!(rows[0]["service"], "visite_forlì");
+    assert_eq!(
+        (rows[0]["channel"].as_str(), rows[0]["status"].as_str()),
+        ("online", "completed")
+    );
+    assert_eq!(
+        (rows[1]["channel"].as_str(), rows[1]["status"].as_str()),
+        ("sportello", "pending")
+    );
+}
+
 #[test]
 fn unknown_service_codes_are_kept_and_listed() {
     let w = warehouse();

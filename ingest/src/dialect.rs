@@ -11,12 +11,49 @@ use crate::error::{Error, Result};
 use crate::profile::Profile;
 
 /// Text encodings civica reads. Latin-1 files are read as Windows-1252, its superset for
-/// every printable character.
+/// every printable character. UTF-16 is what Excel writes as "Unicode text" (tab-separated,
+/// with a byte order mark).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Encoding {
     Utf8,
     Windows1252,
+    Utf16Le,
+    Utf16Be,
+}
+
+impl Encoding {
+    /// The name shown in summaries and accepted in profiles.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Windows1252 => "windows-1252",
+            Encoding::Utf16Le => "utf-16le",
+            Encoding::Utf16Be => "utf-16be",
+        }
+    }
+
+    /// The encoding a profile names (`auto` and unknown names give `None`).
+    pub fn from_profile(name: &str) -> Option<Encoding> {
+        match name.to_lowercase().as_str() {
+            "utf-8" | "utf8" => Some(Encoding::Utf8),
+            "windows-1252" | "cp1252" | "iso-8859-1" | "latin-1" | "latin1" => {
+                Some(Encoding::Windows1252)
+            }
+            "utf-16" | "utf16" | "utf-16le" | "utf16le" => Some(Encoding::Utf16Le),
+            "utf-16be" | "utf16be" => Some(Encoding::Utf16Be),
+            _ => None,
+        }
+    }
+
+    fn codec(self) -> &'static encoding_rs::Encoding {
+        match self {
+            Encoding::Utf8 => encoding_rs::UTF_8,
+            Encoding::Windows1252 => encoding_rs::WINDOWS_1252,
+            Encoding::Utf16Le => encoding_rs::UTF_16LE,
+            Encoding::Utf16Be => encoding_rs::UTF_16BE,
+        }
+    }
 }
 
 /// Physical format of a log file.
@@ -290,13 +327,13 @@ impl Dialect {
     /// Works out the dialect from the scan, letting the profile override each part.
     pub fn detect(path: &Path, scan: &FileScan, profile: &Profile) -> Result<Dialect> {
         let settings = &profile.source;
-        let encoding = match settings.encoding.to_lowercase().as_str() {
-            "utf-8" | "utf8" => Encoding::Utf8,
-            "windows-1252" | "cp1252" | "iso-8859-1" | "latin-1" | "latin1" => {
-                Encoding::Windows1252
-            }
-            _ if scan.utf8_bom || scan.valid_utf8 => Encoding::Utf8,
-            _ => Encoding::Windows1252,
+        let encoding = match Encoding::from_profile(&settings.encoding) {
+            Some(encoding) => encoding,
+            // A UTF-16 byte order mark says it all (as it does for a UTF-8 one).
+            None if scan.head.starts_with(&[0xFF, 0xFE]) => Encoding::Utf16Le,
+            None if scan.head.starts_with(&[0xFE, 0xFF]) => Encoding::Utf16Be,
+            None if scan.utf8_bom || scan.valid_utf8 => Encoding::Utf8,
+            None => Encoding::Windows1252,
         };
         let head = decode(&scan.head, encoding);
         let head = head.trim_start_matches('\u{feff}');
@@ -344,10 +381,7 @@ impl Dialect {
             Some(slot) => Box::new(ScanningReader::new(file, slot.clone())),
             None => Box::new(file),
         };
-        let encoding = match self.encoding {
-            Encoding::Utf8 => encoding_rs::UTF_8,
-            Encoding::Windows1252 => encoding_rs::WINDOWS_1252,
-        };
+        let encoding = self.encoding.codec();
         let decoder = encoding_rs_io::DecodeReaderBytesBuilder::new()
             .encoding(Some(encoding))
             .bom_override(true)
@@ -451,11 +485,7 @@ impl<R: Read> Read for LineEnds<R> {
 
 /// Decodes `bytes` (possibly cut mid-character at the end) for sniffing.
 fn decode(bytes: &[u8], encoding: Encoding) -> String {
-    let enc = match encoding {
-        Encoding::Utf8 => encoding_rs::UTF_8,
-        Encoding::Windows1252 => encoding_rs::WINDOWS_1252,
-    };
-    enc.decode(bytes).0.into_owned()
+    encoding.codec().decode(bytes).0.into_owned()
 }
 
 /// The delimiter that splits the header line into the most fields, outside quotes.
@@ -630,5 +660,18 @@ mod tests {
                 .encoding,
             Encoding::Windows1252
         );
+    }
+
+    /// Excel's "Unicode text": UTF-16 little-endian with its byte order mark, tab-separated.
+    #[test]
+    fn utf16_with_a_byte_order_mark_is_recognised() {
+        let text = "request_id\tservice\r\nR1\tvisite_forlì\r\n";
+        let mut le = vec![0xFF, 0xFE];
+        le.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let d = detect(&le, "export.txt");
+        assert_eq!((d.encoding, d.delimiter), (Encoding::Utf16Le, b'\t'));
+        let mut be = vec![0xFE, 0xFF];
+        be.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+        assert_eq!(detect(&be, "export.txt").encoding, Encoding::Utf16Be);
     }
 }

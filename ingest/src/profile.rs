@@ -98,20 +98,11 @@ impl Profile {
         {
             return Err(format!("source.kind `{kind}`: use requests or surveys"));
         }
-        if ![
-            "auto",
-            "utf-8",
-            "utf8",
-            "windows-1252",
-            "cp1252",
-            "iso-8859-1",
-            "latin-1",
-            "latin1",
-        ]
-        .contains(&s.encoding.to_lowercase().as_str())
+        if !s.encoding.eq_ignore_ascii_case("auto")
+            && crate::dialect::Encoding::from_profile(&s.encoding).is_none()
         {
             return Err(format!(
-                "source.encoding `{}`: use auto, utf-8, windows-1252 or iso-8859-1",
+                "source.encoding `{}`: use auto, utf-8, windows-1252, iso-8859-1 or utf-16",
                 s.encoding
             ));
         }

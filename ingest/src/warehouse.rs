@@ -17,7 +17,7 @@ use polars::prelude::*;
 use polars_parquet::write::ZstdLevel;
 use serde::{Deserialize, Serialize};
 
-use crate::dialect::{Dialect, Encoding, FileScan, Format, scan_file};
+use crate::dialect::{Dialect, FileScan, Format, scan_file};
 use crate::error::{Error, Result};
 use crate::frames::{QuarantinedRow, Record, quarantine_frame, with_superseded};
 use crate::header::LogKind;
@@ -651,10 +651,7 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
 /// A one-line description of a file's dialect.
 fn describe(reader: &LogReader) -> String {
     let d = &reader.dialect;
-    let encoding = match d.encoding {
-        Encoding::Utf8 => "utf-8",
-        Encoding::Windows1252 => "windows-1252",
-    };
+    let encoding = d.encoding.as_str();
     let decimal = match d.decimal {
         crate::dialect::DecimalMark::Comma => "decimal comma",
         crate::dialect::DecimalMark::Dot => "decimal point",
