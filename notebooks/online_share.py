@@ -83,7 +83,7 @@ OTHER_KPIS = {
         FROM {requests} WHERE status <> 'pending' GROUP BY ALL ORDER BY service, year""",
     "digital_identity_share": """
         SELECT service, CAST(year AS INTEGER) AS year,
-               100.0 * count(*) FILTER (WHERE auth_method IN ('spid', 'cie', 'federa', 'cns')) / count(*) AS value
+               100.0 * count(*) FILTER (WHERE auth_method IN ('spid', 'cie', 'federa', 'cns', 'eidas')) / count(*) AS value
         FROM {requests} WHERE status <> 'abandoned' AND channel IN ('online', 'app')
         GROUP BY ALL ORDER BY service, year""",
     "online_payment_share": """

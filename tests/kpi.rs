@@ -71,7 +71,7 @@ fn every_catalogue_kpi_equals_hand_written_sql() {
         ),
         (
             "digital_identity_share",
-            "SELECT service, 100.0 * sum(CASE WHEN auth_method IN ('spid','cie','federa','cns') THEN 1 ELSE 0 END) / count(*) AS value \
+            "SELECT service, 100.0 * sum(CASE WHEN auth_method IN ('spid','cie','federa','cns','eidas') THEN 1 ELSE 0 END) / count(*) AS value \
              FROM requests WHERE status <> 'abandoned' AND channel IN ('online','app') GROUP BY service ORDER BY service",
         ),
         (

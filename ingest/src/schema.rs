@@ -140,12 +140,15 @@ vocabulary! {
 }
 
 vocabulary! {
-    /// How the citizen proved their identity (`none` for anonymous online use).
+    /// How the citizen proved their identity (`none` for anonymous online use, or credentials
+    /// that are not a digital identity). `eidas`: a European digital identity, accepted by
+    /// Italian public services through the eIDAS node.
     AuthMethod {
         Spid => "spid",
         Cie => "cie",
         Federa => "federa",
         Cns => "cns",
+        Eidas => "eidas",
         None => "none",
     }
 }

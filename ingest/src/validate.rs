@@ -150,7 +150,14 @@ pub struct FieldParser {
     values: HashMap<String, HashMap<String, String>>,
     /// Pseudonyms of the identifiers seen so far.
     pseudonyms: PseudonymCache,
+    /// The latest instant a log can hold: a day after the parser was made (an event cannot
+    /// have happened later; the day covers clocks that are a little ahead).
+    latest: DateTime<Utc>,
 }
+
+/// The earliest instant a log can hold: earlier years are misreadings (a two-digit year taken
+/// as year 17), and beyond the range the engine computes local months in.
+const EARLIEST_YEAR: i32 = 1900;
 
 impl std::fmt::Debug for FieldParser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -176,15 +183,30 @@ const SYNONYMS: &[(&str, &[(&str, &str)])] = &[
             ("app_io", "app"),
             ("io", "app"),
             ("app_mobile", "app"),
+            ("servizi_online", "online"),
+            ("sportello_telematico", "online"),
+            ("sportello_online", "online"),
+            ("sportello_digitale", "online"),
+            ("area_riservata", "online"),
+            ("appio", "app"),
+            ("applicazione", "app"),
             ("front_office", "sportello"),
             ("allo_sportello", "sportello"),
+            ("sportello_fisico", "sportello"),
+            ("in_presenza", "sportello"),
             ("di_persona", "sportello"),
+            ("ufficio", "sportello"),
+            ("call_center", "telefono"),
+            ("contact_center", "telefono"),
             ("telefonico", "telefono"),
             ("tel", "telefono"),
             ("e_mail", "email"),
             ("mail", "email"),
             ("posta_elettronica", "email"),
             ("posta_elettronica_certificata", "pec"),
+            ("posta_certificata", "pec"),
+            ("p_e_c", "pec"),
+            ("posta_cartacea", "posta"),
             ("raccomandata", "posta"),
             ("posta_ordinaria", "posta"),
         ],
@@ -197,19 +219,58 @@ const SYNONYMS: &[(&str, &[(&str, &str)])] = &[
             ("evasa", "completed"),
             ("accolta", "completed"),
             ("chiusa", "completed"),
+            ("conclusa_positivamente", "completed"),
+            ("conclusa_con_esito_positivo", "completed"),
+            ("approvata", "completed"),
+            ("autorizzata", "completed"),
+            ("rilasciata", "completed"),
             ("respinta", "rejected"),
             ("rifiutata", "rejected"),
             ("rigettata", "rejected"),
+            ("negata", "rejected"),
+            ("non_accolta", "rejected"),
+            ("conclusa_negativamente", "rejected"),
+            ("conclusa_con_esito_negativo", "rejected"),
             ("abbandonata", "abandoned"),
             ("non_inviata", "abandoned"),
             ("bozza", "abandoned"),
+            ("annullata", "abandoned"),
+            ("ritirata", "abandoned"),
+            ("rinuncia", "abandoned"),
             ("in_corso", "pending"),
             ("in_lavorazione", "pending"),
             ("in_attesa", "pending"),
             ("aperta", "pending"),
+            ("inoltrata", "pending"),
+            ("inviata", "pending"),
+            ("presentata", "pending"),
+            ("protocollata", "pending"),
+            ("ricevuta", "pending"),
+            ("in_istruttoria", "pending"),
+            ("sospesa", "pending"),
         ],
     ),
-    ("auth_method", &[("nessuna", "none"), ("nessuno", "none")]),
+    (
+        "auth_method",
+        &[
+            ("nessuna", "none"),
+            ("nessuno", "none"),
+            ("username_password", "none"),
+            ("credenziali", "none"),
+            ("spid_livello_1", "spid"),
+            ("spid_livello_2", "spid"),
+            ("spid_livello_3", "spid"),
+            ("spid_l2", "spid"),
+            ("spid2", "spid"),
+            ("cie_3_0", "cie"),
+            ("cieid", "cie"),
+            ("carta_di_identita_elettronica", "cie"),
+            ("carta_d_identita_elettronica", "cie"),
+            ("carta_nazionale_dei_servizi", "cns"),
+            ("ts_cns", "cns"),
+            ("federa_pro", "federa"),
+        ],
+    ),
 ];
 
 impl FieldParser {
@@ -240,6 +301,7 @@ impl FieldParser {
             time_zone: CITY_TIME_ZONE,
             values: maps,
             pseudonyms: PseudonymCache::new(pseudonymiser),
+            latest: Utc::now() + chrono::Duration::days(1),
         }
     }
 
@@ -375,19 +437,48 @@ impl FieldParser {
     /// `dd/mm/yyyy [HH:MM[:SS]]`) in the city's time zone. Returns the instant and whether
     /// the text had a date only.
     pub fn timestamp(&self, field: &str, text: &str) -> Result<(DateTime<Utc>, bool), Rejection> {
+        let (instant, date_only) = self.parse_timestamp(field, text)?;
+        if instant.year() < EARLIEST_YEAR {
+            return Err(Rejection::new(
+                field,
+                format!(
+                    "`{text}` reads as the year {}: write years with four digits (or give the \
+                     date format in a profile)",
+                    instant.year()
+                ),
+            ));
+        }
+        if instant > self.latest {
+            return Err(Rejection::new(
+                field,
+                format!(
+                    "`{text}` is in the future (later than {})",
+                    self.latest.format("%Y-%m-%d")
+                ),
+            ));
+        }
+        Ok((instant, date_only))
+    }
+
+    fn parse_timestamp(&self, field: &str, text: &str) -> Result<(DateTime<Utc>, bool), Rejection> {
         const WITH_OFFSET: [&str; 4] = [
             "%Y-%m-%dT%H:%M%:z",
             "%Y-%m-%d %H:%M:%S%.f%:z",
             "%Y-%m-%d %H:%M%:z",
             "%Y-%m-%dT%H:%M:%S%.f%z",
         ];
-        const LOCAL: [&str; 13] = [
+        // Two-digit years (`05/09/17`) come before four-digit ones, which would read them as
+        // the year 17; `%y` takes two digits only, so `05/09/2017` does not match them.
+        const LOCAL: [&str; 17] = [
             "%Y-%m-%dT%H:%M:%S%.f",
             "%Y-%m-%d %H:%M:%S%.f",
             "%Y-%m-%dT%H:%M",
             "%Y-%m-%d %H:%M",
+            "%d/%m/%y %H:%M:%S",
+            "%d/%m/%y %H:%M",
             "%d/%m/%Y %H:%M:%S",
             "%d/%m/%Y %H:%M",
+            "%d/%m/%Y %H.%M.%S",
             "%d/%m/%Y %H.%M",
             "%d-%m-%Y %H:%M:%S",
             "%d-%m-%Y %H:%M",
@@ -395,8 +486,9 @@ impl FieldParser {
             "%d.%m.%Y %H:%M",
             "%d/%m/%Y, %H:%M",
             "%Y/%m/%d %H:%M:%S",
+            "%d.%m.%Y %H.%M.%S",
         ];
-        const DATES: [&str; 4] = ["%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"];
+        const DATES: [&str; 5] = ["%Y-%m-%d", "%d/%m/%y", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"];
         let bad = |detail: &str| {
             Rejection::new(
                 field,
@@ -664,6 +756,65 @@ mod tests {
         let (midnight, date_only) = p.timestamp("t", "01/01/2017").unwrap();
         assert!(date_only);
         assert_eq!(local_year(midnight), 2017);
+    }
+
+    #[test]
+    fn dates_as_offices_write_them_and_impossible_years() {
+        let p = parser(DecimalMark::Comma);
+        let utc = |text: &str| p.timestamp("t", text).unwrap().0.to_rfc3339();
+        // 5 September 2017, 10:22 in Rome is 08:22 UTC (summer time).
+        for text in [
+            "05/09/17 10:22",
+            "05/09/2017 10.22.00",
+            "05.09.2017 10.22.00",
+            "5/9/2017 10:22",
+        ] {
+            assert_eq!(utc(text), "2017-09-05T08:22:00+00:00", "{text}");
+        }
+        assert_eq!(utc("05/09/17"), "2017-09-04T22:00:00+00:00");
+        // A year that no log can hold is refused, never stored as the year 17 or 2999.
+        let ancient = p.timestamp("t", "05/09/0017 10:22").unwrap_err();
+        assert!(ancient.reason.contains("four digits"), "{ancient:?}");
+        let future = p.timestamp("t", "2999-01-01 10:00").unwrap_err();
+        assert!(future.reason.contains("future"), "{future:?}");
+        assert!(p.timestamp("t", "1899-12-31").is_err());
+    }
+
+    #[test]
+    fn italian_words_for_channels_states_and_identities() {
+        let p = parser(DecimalMark::Comma);
+        let with = |channel: &str, status: &str, auth: &str| {
+            let mut row: Vec<Option<&str>> = GOOD.iter().map(|s| Some(*s)).collect();
+            row[2] = Some(channel);
+            row[5] = Some(status);
+            row[6] = Some(auth);
+            let r = p.request(&row).unwrap();
+            (r.channel, r.status, r.auth_method)
+        };
+        assert_eq!(
+            with("Sportello fisico", "Annullata", "Nessuna"),
+            (
+                Channel::Sportello,
+                Status::Abandoned,
+                Some(AuthMethod::None)
+            )
+        );
+        assert_eq!(
+            with(
+                "Sportello telematico",
+                "Conclusa positivamente",
+                "SPID livello 2"
+            ),
+            (Channel::Online, Status::Completed, Some(AuthMethod::Spid))
+        );
+        assert_eq!(
+            with("App IO", "Inoltrata", "eIDAS"),
+            (Channel::App, Status::Pending, Some(AuthMethod::Eidas))
+        );
+        assert_eq!(
+            with("Posta certificata", "Non accolta", "CIE 3.0"),
+            (Channel::Pec, Status::Rejected, Some(AuthMethod::Cie))
+        );
     }
 
     #[test]
