@@ -601,7 +601,12 @@ pub fn euro_cents(text: &str, decimal: DecimalMark) -> Result<i64, String> {
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '\'')
         .collect();
-    if cleaned.is_empty() || cleaned.starts_with('-') {
+    if cleaned.starts_with('-') {
+        return Err(format!(
+            "`{text}` is negative: amounts are what citizens paid (record refunds elsewhere)"
+        ));
+    }
+    if cleaned.is_empty() {
         return Err(bad());
     }
     let last_comma = cleaned.rfind(',');
@@ -741,6 +746,8 @@ mod tests {
         assert_eq!(check(9, "7.5").unwrap_err().field, "satisfaction");
         let dst = check(3, "26/03/2017 02:30").unwrap_err();
         assert!(dst.reason.contains("summer time"), "{dst:?}");
+        let refund = check(8, "-3.00").unwrap_err();
+        assert!(refund.reason.contains("negative"), "{refund:?}");
     }
 
     #[test]
