@@ -292,7 +292,8 @@ fn ingest_once(
                 )
             })?;
             if Dialect::detect(path, &complete, &options.profile)? != dialect {
-                let _ = std::fs::remove_dir_all(&staging);
+                // The staged files go with the next attempt's cleaning, once the writer
+                // threads have stopped (see `Writer`'s drop).
                 return Err(Error::DialectChanged { path: path.clone() });
             }
             scans[file_index] = complete;
@@ -1219,6 +1220,18 @@ impl Writer {
         }
         *self = Writer::start();
         outcome
+    }
+}
+
+/// A writer is not left running: its threads finish the job at hand and stop, so that no
+/// file lands in a staging directory after the ingest that wrote it has ended (an ingest
+/// started again at once reuses that directory).
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
     }
 }
 
