@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 
 use crate::error::AppError;
 use crate::i18n::Lang;
@@ -124,17 +124,11 @@ where
     Fut: std::future::Future<Output = Result<String, AppError>>,
 {
     if audience == Audience::Private {
-        let mut response = html(render().await?);
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("private, no-store"),
-        );
-        headers.insert(
-            header::CONTENT_LANGUAGE,
-            HeaderValue::from_static(lang.code()),
-        );
-        return Ok(response);
+        let headers = [
+            (header::CACHE_CONTROL, "private, no-store"),
+            (header::CONTENT_LANGUAGE, lang.code()),
+        ];
+        return Ok((headers, Html(render().await?)).into_response());
     }
     let before = version()?;
     let tag = etag(before, lang, &key);
@@ -151,18 +145,7 @@ where
             body
         }
     };
-    let mut response = html(body.to_string());
-    response.headers_mut().extend(page_headers(&tag, lang));
-    Ok(response)
-}
-
-fn html(body: String) -> Response {
-    let mut response = body.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    response
+    Ok((page_headers(&tag, lang), Html(body.to_string())).into_response())
 }
 
 fn page_headers(tag: &str, lang: Lang) -> HeaderMap {

@@ -193,75 +193,17 @@ impl Read for ScanningReader {
     }
 }
 
-/// Reads `path` once: hash, UTF-8 validity, BOM and the first bytes.
-///
-/// Two threads share the pass: this one reads and hashes (SHA-256 is sequential), a second
-/// one checks the text (UTF-8 validity, line count, the first bytes). Chunks go round
-/// between them, so memory stays at a few chunks whatever the file size.
+/// Reads `path` once, whole: hash, UTF-8 validity, BOM and the first bytes. The same pass as
+/// a [`ScanningReader`] read to its end, before parsing instead of during it.
 pub fn scan_file(path: &Path) -> Result<FileScan> {
-    const CHUNK: usize = 1 << 20;
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let (full, incoming) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
-    let (empty, returned) = std::sync::mpsc::channel::<Vec<u8>>();
-    std::thread::scope(|scope| {
-        let text = scope.spawn(move || {
-            let mut check = TextCheck::new();
-            for chunk in incoming {
-                check.update(&chunk);
-                // The reader may have finished already: then the chunk is simply dropped.
-                let _ = empty.send(chunk);
-            }
-            check
-        });
-        let mut hasher = Sha256::new();
-        let mut bytes = 0u64;
-        let mut read_error = None;
-        loop {
-            let mut chunk = returned
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
-            chunk.resize(CHUNK, 0);
-            let n = match read_full(&mut file, &mut chunk) {
-                Ok(n) => n,
-                Err(e) => {
-                    read_error = Some(e);
-                    break;
-                }
-            };
-            if n == 0 {
-                break;
-            }
-            chunk.truncate(n);
-            hasher.update(&chunk);
-            bytes += n as u64;
-            if full.send(chunk).is_err() {
-                break;
-            }
-        }
-        drop(full);
-        let check = text.join();
-        if let Some(e) = read_error {
-            return Err(Error::io(path, e));
-        }
-        let check = check
-            .map_err(|_| Error::io(path, std::io::Error::other("the check of the text stopped")))?;
-        let TextCheck {
-            head,
-            lines,
-            valid_utf8,
-            carry,
-        } = check;
-        let utf8_bom = head.starts_with(&[0xEF, 0xBB, 0xBF]);
-        Ok(FileScan {
-            sha256: hex::encode(hasher.finalize()),
-            lines,
-            bytes,
-            // A sequence cut by the end of the file is not valid.
-            valid_utf8: valid_utf8 && carry.is_empty(),
-            utf8_bom,
-            head,
-        })
-    })
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let slot = ScanSlot::default();
+    let mut reader = BufReader::with_capacity(1 << 20, ScanningReader::new(file, slot.clone()));
+    std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| Error::io(path, e))?;
+    slot.lock()
+        .ok()
+        .and_then(|mut scan| scan.take())
+        .ok_or_else(|| Error::io(path, std::io::Error::other("the scan did not complete")))
 }
 
 /// Fills `buf` as far as the file allows; returns the bytes read (0 at the end).

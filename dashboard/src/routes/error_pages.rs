@@ -4,9 +4,9 @@
 
 use askama::Template;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 
 use crate::error::{AppError, ErrorInfo};
 use crate::i18n::LangChoice;
@@ -60,22 +60,12 @@ fn error_page(
     let page = views::error::build(choice, status, info, &without_lang(uri));
     match page.render() {
         Ok(html) => {
-            let mut response = (status, html).into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            headers.insert(
-                header::CONTENT_LANGUAGE,
-                HeaderValue::from_static(choice.lang.code()),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            headers.insert(
-                header::VARY,
-                HeaderValue::from_static("Accept-Language, Accept-Encoding"),
-            );
-            response
+            let headers = [
+                (header::CONTENT_LANGUAGE, choice.lang.code()),
+                (header::CACHE_CONTROL, "no-store"),
+                (header::VARY, "Accept-Language, Accept-Encoding"),
+            ];
+            (status, headers, Html(html)).into_response()
         }
         Err(e) => {
             tracing::error!(error = %e, "rendering an error page");
