@@ -62,6 +62,9 @@ impl Encoding {
 pub enum Format {
     Csv,
     JsonLines,
+    /// One JSON array of objects (`[{…}, {…}]`), as open-data portals and many web
+    /// back offices export; read as JSON Lines, one object per record.
+    JsonArray,
 }
 
 /// Decimal mark of amounts.
@@ -284,9 +287,10 @@ impl Dialect {
             .extension()
             .map(|e| e.to_string_lossy().to_lowercase())
             .unwrap_or_default();
-        let format = if ["jsonl", "ndjson"].contains(&extension.as_str())
-            || first_line.trim_start().starts_with('{')
-        {
+        let first = first_line.trim_start();
+        let format = if first.starts_with('[') && (extension == "json" || looks_like_json(head)) {
+            Format::JsonArray
+        } else if ["jsonl", "ndjson"].contains(&extension.as_str()) || first.starts_with('{') {
             Format::JsonLines
         } else {
             Format::Csv
@@ -328,10 +332,145 @@ impl Dialect {
             .encoding(Some(encoding))
             .bom_override(true)
             .build(BufReader::with_capacity(1 << 20, file));
-        Ok(Box::new(LineEnds::new(BufReader::with_capacity(
-            1 << 20,
-            decoder,
-        ))))
+        let text = LineEnds::new(BufReader::with_capacity(1 << 20, decoder));
+        Ok(match self.format {
+            Format::JsonArray => Box::new(JsonArrayLines::new(text)),
+            Format::Csv | Format::JsonLines => Box::new(text),
+        })
+    }
+}
+
+/// Whether text that starts with `[` is JSON (an array of objects) rather than a CSV header
+/// whose first name happens to be in brackets: the first thing inside the array is an
+/// object.
+fn looks_like_json(head: &str) -> bool {
+    head.trim_start()
+        .strip_prefix('[')
+        .is_some_and(|rest| rest.trim_start().starts_with('{') || rest.trim_start().is_empty())
+}
+
+/// Turns one JSON array of objects into JSON Lines while keeping line numbers: the array's
+/// brackets and the commas between objects become spaces, the line ends inside an object
+/// (outside its strings) move after it, so each object is one line that starts on the line
+/// where the object starts in the file. Objects that share a line in the file (a compact
+/// array) are put on lines of their own, which counts each as one more line.
+struct JsonArrayLines<R> {
+    inner: R,
+    /// Nesting depth: 0 outside the array, 1 between its elements, 2 or more inside one.
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// Line ends met inside the current object, written after it.
+    held_lines: usize,
+    /// An object ended on the current output line (which needs a line end before the next).
+    line_open: bool,
+    /// Converted bytes that did not fit in the caller's buffer.
+    out: std::collections::VecDeque<u8>,
+    buf: Vec<u8>,
+}
+
+impl<R: Read> JsonArrayLines<R> {
+    fn new(inner: R) -> Self {
+        JsonArrayLines {
+            inner,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            held_lines: 0,
+            line_open: false,
+            out: std::collections::VecDeque::new(),
+            buf: vec![0; 64 << 10],
+        }
+    }
+
+    fn convert(&mut self, b: u8) {
+        let out = &mut self.out;
+        if self.in_string {
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.in_string = false;
+            }
+            out.push_back(b);
+            return;
+        }
+        match (self.depth, b) {
+            (_, b'\n') if self.depth >= 2 => {
+                self.held_lines += 1;
+                out.push_back(b' ');
+            }
+            (_, b'\n') => {
+                self.line_open = false;
+                out.push_back(b'\n');
+            }
+            (0, b'[') => {
+                self.depth = 1;
+                out.push_back(b' ');
+            }
+            (1, b',') | (1, b']') => {
+                if b == b']' {
+                    self.depth = 0;
+                }
+                out.push_back(b' ');
+            }
+            (1, b'{') | (1, b'[') => {
+                if self.line_open {
+                    out.push_back(b'\n');
+                    self.line_open = false;
+                }
+                self.depth = 2;
+                out.push_back(b);
+            }
+            (d, b'{') | (d, b'[') if d >= 2 => {
+                self.depth += 1;
+                out.push_back(b);
+            }
+            (d, b'}') | (d, b']') if d >= 2 => {
+                self.depth -= 1;
+                out.push_back(b);
+                if self.depth == 1 {
+                    if self.held_lines > 0 {
+                        out.extend(std::iter::repeat_n(b'\n', self.held_lines));
+                        self.held_lines = 0;
+                    } else {
+                        self.line_open = true;
+                    }
+                }
+            }
+            (_, b'"') => {
+                self.in_string = true;
+                out.push_back(b);
+            }
+            _ => out.push_back(b),
+        }
+    }
+}
+
+impl<R: Read> Read for JsonArrayLines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.out.is_empty() {
+            let n = self.inner.read(&mut self.buf)?;
+            if n == 0 {
+                // An array cut short: its last object's line ends still count.
+                self.out.extend(std::iter::repeat_n(b'\n', self.held_lines));
+                self.held_lines = 0;
+                if self.out.is_empty() {
+                    return Ok(0);
+                }
+                break;
+            }
+            for i in 0..n {
+                let b = self.buf[i];
+                self.convert(b);
+            }
+        }
+        let n = self.out.len().min(buf.len());
+        for (slot, b) in buf.iter_mut().zip(self.out.drain(..n)) {
+            *slot = b;
+        }
+        Ok(n)
     }
 }
 

@@ -97,7 +97,7 @@ impl RowShape {
     ) -> Result<()> {
         match self.format {
             Format::Csv => self.csv_rows(block, &mut each),
-            Format::JsonLines => {
+            Format::JsonLines | Format::JsonArray => {
                 self.json_rows(block, &mut each);
                 Ok(())
             }
@@ -356,7 +356,7 @@ impl LogReader {
         };
         let names = match format {
             Format::Csv => reader.csv_header()?,
-            Format::JsonLines => reader.json_header()?,
+            Format::JsonLines | Format::JsonArray => reader.json_header()?,
         };
         reader.apply_header(names, profile, kind)?;
         Ok(reader)
@@ -554,7 +554,9 @@ impl LogReader {
             } else {
                 match self.dialect.format {
                     Format::Csv => last_csv_record_end(&self.carry, self.dialect.delimiter),
-                    Format::JsonLines => memchr::memrchr(b'\n', &self.carry).map(|i| i + 1),
+                    Format::JsonLines | Format::JsonArray => {
+                        memchr::memrchr(b'\n', &self.carry).map(|i| i + 1)
+                    }
                 }
             };
             match cut {
@@ -788,6 +790,58 @@ mod tests {
         assert_eq!(values[8].as_deref(), Some("12.5"));
         assert!(!masked.contains("RSSMRA"));
         assert_eq!(rows[1].as_ref().unwrap_err().line, 3);
+    }
+
+    /// A pretty-printed JSON array (an open-data portal's export): each object is a record
+    /// on the line where it starts; brackets, braces and escaped quotes inside strings do not
+    /// end it.
+    #[test]
+    fn json_arrays_read_one_object_per_record_on_its_first_line() {
+        let text = b"[\n  {\n    \"id_pratica\": \"A\",\n    \"servizio\": \"suap\",\n    \
+              \"canale\": \"web\",\n    \"data_presentazione\": \"02/01/2017\",\n    \
+              \"stato\": \"evasa\",\n    \"note\": \"a } ] \\\" [ {\"\n  },\n  \
+              {\"id_pratica\": \"B\", \"servizio\": \"tari\", \"canale\": \"app\", \
+              \"data_presentazione\": \"03/01/2017\", \"stato\": \"in corso\", \"cf\": \
+              \"RSSMRA80A01C573Y\"},\n  3,\n  {\"id_pratica\": \"C\"\n]\n";
+        let (reader, rows) = read_all(text, "export.json");
+        assert_eq!(reader.dialect.format, Format::JsonArray);
+        assert_eq!(reader.kind, LogKind::Requests);
+        let (line, values, _) = rows[0].as_ref().unwrap();
+        assert_eq!((*line, values[0].as_deref()), (2, Some("A")));
+        assert_eq!(values[2].as_deref(), Some("web"));
+        let (line, values, masked) = rows[1].as_ref().unwrap();
+        assert_eq!((*line, values[0].as_deref()), (10, Some("B")));
+        assert!(!masked.contains("RSSMRA"), "{masked}");
+        let broken = rows[2].as_ref().unwrap_err();
+        assert_eq!((broken.line, broken.rejection.field.as_str()), (11, "row"));
+        // The last object is cut short: not valid JSON, on the line where it starts.
+        assert_eq!(rows[3].as_ref().unwrap_err().line, 12);
+        assert_eq!(rows.len(), 4);
+    }
+
+    /// A compact array puts every object on line 1: each is counted as a line of its own.
+    #[test]
+    fn compact_json_arrays_count_one_line_per_object() {
+        let one = |id: &str| {
+            format!(
+                "{{\"request_id\":\"{id}\",\"service\":\"s\",\"channel\":\"online\",\
+                 \"submitted_at\":\"2017-01-02T10:00:00Z\",\"status\":\"completed\"}}"
+            )
+        };
+        let text = format!("[{},{} , {}]", one("a"), one("b"), one("c"));
+        let (reader, rows) = read_all(text.as_bytes(), "compact.json");
+        assert_eq!(reader.dialect.format, Format::JsonArray);
+        let read: Vec<(u64, String)> = rows
+            .into_iter()
+            .map(|r| {
+                let (line, values, _) = r.unwrap();
+                (line, values[0].clone().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            read,
+            [(1, "a".to_string()), (2, "b".to_string()), (3, "c".to_string())]
+        );
     }
 
     #[test]

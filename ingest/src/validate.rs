@@ -209,6 +209,13 @@ const SYNONYMS: &[(&str, &[(&str, &str)])] = &[
             ("posta_cartacea", "posta"),
             ("raccomandata", "posta"),
             ("posta_ordinaria", "posta"),
+            // Paper forms are, in municipal exports, those handed in at the front desk.
+            ("cartaceo", "sportello"),
+            ("cartacea", "sportello"),
+            ("modulo_cartaceo", "sportello"),
+            ("telematica", "online"),
+            ("digitale", "online"),
+            ("mobile", "app"),
         ],
     ),
     (
@@ -248,6 +255,37 @@ const SYNONYMS: &[(&str, &[(&str, &str)])] = &[
             ("ricevuta", "pending"),
             ("in_istruttoria", "pending"),
             ("sospesa", "pending"),
+            // The outcome (`esito`) of a procedure, and the masculine forms used for
+            // `procedimento`.
+            ("positivo", "completed"),
+            ("esito_positivo", "completed"),
+            ("favorevole", "completed"),
+            ("concluso", "completed"),
+            ("completato", "completed"),
+            ("evaso", "completed"),
+            ("accolto", "completed"),
+            ("chiuso", "completed"),
+            ("approvato", "completed"),
+            ("rilasciato", "completed"),
+            ("autorizzato", "completed"),
+            ("negativo", "rejected"),
+            ("esito_negativo", "rejected"),
+            ("sfavorevole", "rejected"),
+            ("diniego", "rejected"),
+            ("respinto", "rejected"),
+            ("rifiutato", "rejected"),
+            ("rigettato", "rejected"),
+            ("negato", "rejected"),
+            ("non_accolto", "rejected"),
+            ("annullato", "abandoned"),
+            ("ritirato", "abandoned"),
+            ("abbandonato", "abandoned"),
+            ("in_trattazione", "pending"),
+            ("nuova", "pending"),
+            ("nuovo", "pending"),
+            ("da_lavorare", "pending"),
+            ("sospeso", "pending"),
+            ("aperto", "pending"),
         ],
     ),
     (
@@ -262,6 +300,10 @@ const SYNONYMS: &[(&str, &[(&str, &str)])] = &[
             ("spid_livello_3", "spid"),
             ("spid_l2", "spid"),
             ("spid2", "spid"),
+            ("spid_2", "spid"),
+            ("spid_3", "spid"),
+            ("cie_id", "cie"),
+            ("tessera_sanitaria", "cns"),
             ("cie_3_0", "cie"),
             ("cieid", "cie"),
             ("carta_di_identita_elettronica", "cie"),
@@ -469,7 +511,7 @@ impl FieldParser {
         ];
         // Two-digit years (`05/09/17`) come before four-digit ones, which would read them as
         // the year 17; `%y` takes two digits only, so `05/09/2017` does not match them.
-        const LOCAL: [&str; 17] = [
+        const LOCAL: [&str; 18] = [
             "%Y-%m-%dT%H:%M:%S%.f",
             "%Y-%m-%d %H:%M:%S%.f",
             "%Y-%m-%dT%H:%M",
@@ -486,9 +528,17 @@ impl FieldParser {
             "%d.%m.%Y %H:%M",
             "%d/%m/%Y, %H:%M",
             "%Y/%m/%d %H:%M:%S",
+            "%Y/%m/%d %H:%M",
             "%d.%m.%Y %H.%M.%S",
         ];
-        const DATES: [&str; 5] = ["%Y-%m-%d", "%d/%m/%y", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"];
+        const DATES: [&str; 6] = [
+            "%Y-%m-%d",
+            "%d/%m/%y",
+            "%d/%m/%Y",
+            "%d-%m-%Y",
+            "%d.%m.%Y",
+            "%Y/%m/%d",
+        ];
         let bad = |detail: &str| {
             Rejection::new(
                 field,
@@ -775,10 +825,12 @@ mod tests {
             "05/09/2017 10.22.00",
             "05.09.2017 10.22.00",
             "5/9/2017 10:22",
+            "2017/09/05 10:22",
         ] {
             assert_eq!(utc(text), "2017-09-05T08:22:00+00:00", "{text}");
         }
         assert_eq!(utc("05/09/17"), "2017-09-04T22:00:00+00:00");
+        assert_eq!(utc("2017/09/05"), "2017-09-04T22:00:00+00:00");
         // A year that no log can hold is refused, never stored as the year 17 or 2999.
         let ancient = p.timestamp("t", "05/09/0017 10:22").unwrap_err();
         assert!(ancient.reason.contains("four digits"), "{ancient:?}");
@@ -821,6 +873,15 @@ mod tests {
         assert_eq!(
             with("Posta certificata", "Non accolta", "CIE 3.0"),
             (Channel::Pec, Status::Rejected, Some(AuthMethod::Cie))
+        );
+        // An outcome column (`esito`) and paper forms.
+        assert_eq!(
+            with("Cartaceo", "Positivo", "SPID 2"),
+            (Channel::Sportello, Status::Completed, Some(AuthMethod::Spid))
+        );
+        assert_eq!(
+            with("Telematica", "Esito negativo", "Tessera sanitaria"),
+            (Channel::Online, Status::Rejected, Some(AuthMethod::Cns))
         );
     }
 

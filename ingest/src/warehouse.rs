@@ -659,6 +659,7 @@ fn describe(reader: &LogReader) -> String {
     };
     match d.format {
         Format::JsonLines => format!("json-lines; {encoding}"),
+        Format::JsonArray => format!("json array; {encoding}"),
         Format::Csv => format!(
             "csv; delimiter '{}'; {encoding}; {decimal}{}",
             if d.delimiter == b'\t' {
