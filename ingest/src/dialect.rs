@@ -307,7 +307,8 @@ impl Dialect {
             "," => DecimalMark::Comma,
             "." => DecimalMark::Dot,
             // Where `;` separates fields, the comma is the decimal mark (Excel in Italy).
-            _ if delimiter == b';' => DecimalMark::Comma,
+            // (JSON numbers always use the point.)
+            _ if delimiter == b';' && format == Format::Csv => DecimalMark::Comma,
             _ => DecimalMark::Dot,
         };
         Ok(Dialect {

@@ -41,6 +41,8 @@ impl LogKind {
     fn aliases(self) -> &'static [(&'static str, &'static [&'static str])] {
         match self {
             LogKind::Requests => &[
+                // Most specific first: when a file has two candidates for one column, the one
+                // listed first wins (`id_pratica` over `protocollo`, `stato` over `esito`).
                 (
                     "request_id",
                     &[
@@ -49,25 +51,158 @@ impl LogKind {
                         "numero_pratica",
                         "n_pratica",
                         "num_pratica",
+                        "codice_pratica",
+                        "cod_pratica",
+                        "numero_richiesta",
+                        "n_richiesta",
+                        "codice_richiesta",
+                        "id_domanda",
+                        "numero_domanda",
+                        "id_istanza",
+                        "numero_istanza",
+                        "protocollo",
+                        "numero_protocollo",
+                        "n_protocollo",
+                        "pratica",
+                        "id",
                     ],
                 ),
-                ("service", &["servizio", "codice_servizio"]),
-                ("channel", &["canale", "canale_presentazione"]),
+                (
+                    "service",
+                    &[
+                        "servizio",
+                        "codice_servizio",
+                        "servizio_richiesto",
+                        "nome_servizio",
+                        "tipo_servizio",
+                        "procedimento",
+                        "tipo_procedimento",
+                        "tipologia_procedimento",
+                        "tipo_pratica",
+                        "tipologia_pratica",
+                        "tipo_richiesta",
+                        "tipologia_richiesta",
+                        "tipo_istanza",
+                        "tipologia",
+                    ],
+                ),
+                (
+                    "channel",
+                    &[
+                        "canale",
+                        "canale_presentazione",
+                        "canale_di_presentazione",
+                        "canale_accesso",
+                        "canale_di_accesso",
+                        "canale_ingresso",
+                        "modalita_presentazione",
+                        "modalita_di_presentazione",
+                        "modalita_invio",
+                        "modalita_di_invio",
+                        "mezzo_presentazione",
+                        "modalita",
+                    ],
+                ),
                 (
                     "submitted_at",
-                    &["data_presentazione", "data_richiesta", "data_invio"],
+                    &[
+                        "data_presentazione",
+                        "data_richiesta",
+                        "data_invio",
+                        "data_ora_presentazione",
+                        "data_e_ora_presentazione",
+                        "data_domanda",
+                        "data_istanza",
+                        "data_protocollo",
+                        "data_ricezione",
+                        "data_inserimento",
+                        "data_apertura",
+                        "data_creazione",
+                        "data",
+                    ],
                 ),
                 (
                     "completed_at",
-                    &["data_conclusione", "data_chiusura", "data_evasione"],
+                    &[
+                        "data_conclusione",
+                        "data_chiusura",
+                        "data_evasione",
+                        "data_conclusione_procedimento",
+                        "data_chiusura_pratica",
+                        "data_completamento",
+                        "data_fine",
+                        "data_esito",
+                        "data_rilascio",
+                        "data_provvedimento",
+                    ],
                 ),
-                ("status", &["stato", "esito"]),
-                ("auth_method", &["metodo_autenticazione", "autenticazione"]),
-                ("citizen_id", &["codice_fiscale", "cf"]),
-                ("amount_eur", &["importo", "importo_euro", "importo_eur"]),
+                (
+                    "status",
+                    &[
+                        "stato",
+                        "esito",
+                        "stato_pratica",
+                        "stato_richiesta",
+                        "stato_domanda",
+                        "stato_procedimento",
+                        "stato_istanza",
+                        "esito_pratica",
+                        "esito_procedimento",
+                    ],
+                ),
+                (
+                    "auth_method",
+                    &[
+                        "metodo_autenticazione",
+                        "autenticazione",
+                        "metodo_di_autenticazione",
+                        "modalita_autenticazione",
+                        "modalita_di_autenticazione",
+                        "tipo_autenticazione",
+                        "identita_digitale",
+                        "modalita_accesso",
+                        "tipo_accesso",
+                    ],
+                ),
+                (
+                    "citizen_id",
+                    &[
+                        "codice_fiscale",
+                        "cf",
+                        "codice_fiscale_richiedente",
+                        "cf_richiedente",
+                        "codice_fiscale_dichiarante",
+                        "cf_dichiarante",
+                        "codicefiscale",
+                        "cod_fiscale",
+                        "cod_fisc",
+                        "codfisc",
+                        "c_f",
+                    ],
+                ),
+                (
+                    "amount_eur",
+                    &[
+                        "importo",
+                        "importo_euro",
+                        "importo_eur",
+                        "importo_pagato",
+                        "importo_versato",
+                        "importo_pagamento",
+                        "importo_totale",
+                        "totale",
+                    ],
+                ),
                 (
                     "satisfaction",
-                    &["voto", "voto_soddisfazione", "soddisfazione"],
+                    &[
+                        "voto",
+                        "voto_soddisfazione",
+                        "soddisfazione",
+                        "gradimento",
+                        "voto_gradimento",
+                        "valutazione",
+                    ],
                 ),
             ],
             LogKind::Surveys => &[
@@ -76,11 +211,34 @@ impl LogKind {
                     &["id_risposta", "id_questionario", "numero_risposta"],
                 ),
                 ("service", &["servizio", "codice_servizio"]),
-                ("channel", &["canale"]),
-                ("responded_at", &["data_risposta", "data_compilazione"]),
+                (
+                    "channel",
+                    &[
+                        "canale",
+                        "canale_presentazione",
+                        "canale_di_accesso",
+                        "modalita",
+                    ],
+                ),
+                (
+                    "responded_at",
+                    &[
+                        "data_risposta",
+                        "data_compilazione",
+                        "data_valutazione",
+                        "data",
+                    ],
+                ),
                 (
                     "score",
-                    &["voto", "punteggio", "valutazione", "voto_soddisfazione"],
+                    &[
+                        "voto",
+                        "punteggio",
+                        "valutazione",
+                        "voto_soddisfazione",
+                        "gradimento",
+                        "voto_gradimento",
+                    ],
                 ),
                 (
                     "request_id",
@@ -92,17 +250,22 @@ impl LogKind {
 
     /// The canonical column a header name stands for, if any.
     pub fn canonical(self, header: &str) -> Option<&'static str> {
+        self.ranked(header).map(|(c, _)| c)
+    }
+
+    /// The canonical column a header name stands for and how specific the name is: 0 for
+    /// the canonical name itself, then the alias's place in the list.
+    fn ranked(self, header: &str) -> Option<(&'static str, usize)> {
         let name = normalise(header);
-        self.columns()
-            .iter()
-            .find(|c| **c == name)
-            .copied()
-            .or_else(|| {
-                self.aliases()
-                    .iter()
-                    .find(|(_, names)| names.contains(&name.as_str()))
-                    .map(|(c, _)| *c)
-            })
+        if let Some(c) = self.columns().iter().find(|c| **c == name) {
+            return Some((c, 0));
+        }
+        self.aliases().iter().find_map(|(c, names)| {
+            names
+                .iter()
+                .position(|n| *n == name)
+                .map(|rank| (*c, rank + 1))
+        })
     }
 }
 
@@ -173,16 +336,25 @@ impl ColumnMap {
                 used[i] = true;
             }
         }
+        // Each column not fixed by the profile takes the most specific name that stands for
+        // it (the first in the file among equals); the other candidates are reported unused.
+        let mut best: Vec<Option<(usize, usize)>> = vec![None; columns.len()];
         for (i, name) in names.iter().enumerate() {
             if used[i] {
                 continue;
             }
-            if let Some(canonical) = kind.canonical(name)
+            if let Some((canonical, rank)) = kind.ranked(name)
                 && let Some(slot) = columns.iter().position(|c| *c == canonical)
                 && positions[slot].is_none()
+                && best[slot].is_none_or(|(_, r)| rank < r)
             {
-                positions[slot] = Some(i);
-                used[i] = true;
+                best[slot] = Some((i, rank));
+            }
+        }
+        for (slot, chosen) in best.iter().enumerate() {
+            if let Some((i, _)) = chosen {
+                positions[slot] = Some(*i);
+                used[*i] = true;
             }
         }
         let width = names
@@ -261,6 +433,62 @@ mod tests {
         assert_eq!(map.position("satisfaction"), Some(9));
         assert_eq!(map.unknown, ["Note"]);
         assert_eq!(map.width, 11);
+    }
+
+    /// A protocol register's export: none of its names is canonical.
+    #[test]
+    fn protocol_register_headers_are_recognised() {
+        let header = names(&[
+            "Protocollo",
+            "Tipo procedimento",
+            "Modalità di presentazione",
+            "Data protocollo",
+            "Stato pratica",
+            "Data rilascio",
+            "CF richiedente",
+            "Importo pagato",
+        ]);
+        let map = ColumnMap::new(
+            LogKind::Requests,
+            &header,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        let found: Vec<Option<usize>> = map.positions.clone();
+        assert_eq!(
+            found,
+            [0, 1, 2, 3, 5, 4, usize::MAX, 6, 7, usize::MAX]
+                .map(|i| (i != usize::MAX).then_some(i))
+        );
+        assert!(map.unknown.is_empty(), "{:?}", map.unknown);
+    }
+
+    /// Two names for one column: the more specific wins wherever it stands, and the other is
+    /// reported as unused.
+    #[test]
+    fn the_most_specific_name_wins() {
+        let header = names(&[
+            "Protocollo",
+            "Esito",
+            "Servizio",
+            "Canale",
+            "Data",
+            "Stato",
+            "ID pratica",
+            "Data presentazione",
+        ]);
+        let map = ColumnMap::new(
+            LogKind::Requests,
+            &header,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(map.position("request_id"), Some(6));
+        assert_eq!(map.position("status"), Some(5));
+        assert_eq!(map.position("submitted_at"), Some(7));
+        assert_eq!(map.unknown, ["Protocollo", "Esito", "Data"]);
     }
 
     #[test]

@@ -840,7 +840,11 @@ mod tests {
             .collect();
         assert_eq!(
             read,
-            [(1, "a".to_string()), (2, "b".to_string()), (3, "c".to_string())]
+            [
+                (1, "a".to_string()),
+                (2, "b".to_string()),
+                (3, "c".to_string())
+            ]
         );
     }
 

@@ -5,7 +5,9 @@
 //! rejected whole. The [`FieldParser`] knows the file's dialect (decimal mark, date format),
 //! the city's time zone, the profile's value mappings and the pseudonymiser.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use chrono::{
     DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc,
@@ -147,7 +149,8 @@ pub struct FieldParser {
     date_format: Option<String>,
     time_zone: Tz,
     /// Canonical column → (normalised value in the file → canonical value).
-    values: HashMap<String, HashMap<String, String>>,
+    /// Per column, value in the file → canonical value (a fast hash: looked up on every row).
+    values: FxHashMap<String, FxHashMap<String, String>>,
     /// Pseudonyms of the identifiers seen so far.
     pseudonyms: PseudonymCache,
     /// The latest instant a log can hold: a day after the parser was made (an event cannot
@@ -324,7 +327,7 @@ impl FieldParser {
         values: &BTreeMap<String, BTreeMap<String, String>>,
         pseudonymiser: Pseudonymiser,
     ) -> Self {
-        let mut maps: HashMap<String, HashMap<String, String>> = HashMap::new();
+        let mut maps: FxHashMap<String, FxHashMap<String, String>> = FxHashMap::default();
         for (column, pairs) in SYNONYMS {
             let map = maps.entry(column.to_string()).or_default();
             for (from, to) in *pairs {
@@ -532,12 +535,7 @@ impl FieldParser {
             "%d.%m.%Y %H.%M.%S",
         ];
         const DATES: [&str; 6] = [
-            "%Y-%m-%d",
-            "%d/%m/%y",
-            "%d/%m/%Y",
-            "%d-%m-%Y",
-            "%d.%m.%Y",
-            "%Y/%m/%d",
+            "%Y-%m-%d", "%d/%m/%y", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y/%m/%d",
         ];
         let bad = |detail: &str| {
             Rejection::new(
@@ -877,7 +875,11 @@ mod tests {
         // An outcome column (`esito`) and paper forms.
         assert_eq!(
             with("Cartaceo", "Positivo", "SPID 2"),
-            (Channel::Sportello, Status::Completed, Some(AuthMethod::Spid))
+            (
+                Channel::Sportello,
+                Status::Completed,
+                Some(AuthMethod::Spid)
+            )
         );
         assert_eq!(
             with("Telematica", "Esito negativo", "Tessera sanitaria"),
