@@ -302,7 +302,7 @@ impl Dialect {
         let delimiter = profile
             .delimiter()
             .or(sep_directive)
-            .unwrap_or_else(|| sniff_delimiter(first_line));
+            .unwrap_or_else(|| sniff_delimiter(header_line(head, &profile.column_names())));
         let decimal = match settings.decimal.as_str() {
             "," => DecimalMark::Comma,
             "." => DecimalMark::Dot,
@@ -571,6 +571,25 @@ fn decode(bytes: &[u8], encoding: Encoding) -> String {
 }
 
 /// The delimiter that splits the header line into the most fields, outside quotes.
+/// The line of `head` that holds the header: the first of the first lines whose names,
+/// split at their own likeliest delimiter, are recognised column names (exports from report
+/// tools put a title, a period or notes above the header); else the first non-blank line.
+fn header_line<'a>(head: &'a str, extra: &[String]) -> &'a str {
+    let lines = head.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.clone().next().unwrap_or("");
+    lines
+        .take(HEADER_SEARCH_LINES)
+        .find(|line| {
+            let delimiter = sniff_delimiter(line) as char;
+            let names = line.split(delimiter).map(|n| n.trim().trim_matches('"'));
+            crate::header::recognised_names(names, extra) >= crate::header::HEADER_MIN_NAMES
+        })
+        .unwrap_or(first)
+}
+
+/// How many non-blank lines at the top of a file may come before its header.
+pub const HEADER_SEARCH_LINES: usize = 30;
+
 fn sniff_delimiter(line: &str) -> u8 {
     let candidates = [b',', b';', b'\t', b'|'];
     let mut counts = [0usize; 4];

@@ -291,6 +291,27 @@ pub fn normalise(header: &str) -> String {
     out.trim_end_matches('_').to_string()
 }
 
+/// How many of `names` stand for a column of the same kind of log (the larger count of the
+/// two kinds), counting `extra` names (a profile's explicit mapping) as recognised too. A
+/// header row has several; a title or a note above it has none.
+pub fn recognised_names<'a>(names: impl IntoIterator<Item = &'a str>, extra: &[String]) -> usize {
+    let names: Vec<String> = names.into_iter().map(normalise).collect();
+    let extra: Vec<String> = extra.iter().map(|n| normalise(n)).collect();
+    [LogKind::Requests, LogKind::Surveys]
+        .into_iter()
+        .map(|kind| {
+            names
+                .iter()
+                .filter(|n| !n.is_empty() && (extra.contains(n) || kind.canonical(n).is_some()))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The fewest recognised names that make a row the header when a file has lines above it.
+pub const HEADER_MIN_NAMES: usize = 2;
+
 /// Recognises the kind of a log from its header names.
 pub fn detect_kind<'a>(names: impl IntoIterator<Item = &'a str>) -> LogKind {
     let names: Vec<&str> = names.into_iter().collect();

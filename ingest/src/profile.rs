@@ -76,6 +76,11 @@ impl Default for SourceSettings {
 }
 
 impl Profile {
+    /// The file's header names that the profile maps to canonical columns.
+    pub fn column_names(&self) -> Vec<String> {
+        self.columns.values().cloned().collect()
+    }
+
     /// Reads and checks a profile file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;

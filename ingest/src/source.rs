@@ -6,9 +6,12 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::dialect::HEADER_SEARCH_LINES;
 use crate::dialect::{Dialect, FileScan, Format, ScanSlot};
 use crate::error::{Error, Result};
-use crate::header::{ColumnMap, LogKind, detect_kind, normalise};
+use crate::header::{
+    ColumnMap, HEADER_MIN_NAMES, LogKind, detect_kind, normalise, recognised_names,
+};
 use crate::profile::Profile;
 use crate::validate::Rejection;
 
@@ -306,6 +309,8 @@ pub struct LogReader {
     /// Where the complete scan of the file lands once it has been read through, when it was
     /// opened with a partial one.
     scan: Option<ScanSlot>,
+    /// Non-blank lines above the header (a report's title, period or notes), skipped.
+    pub preamble_lines: usize,
 }
 
 impl LogReader {
@@ -353,9 +358,10 @@ impl LogReader {
             eof: false,
             block_bytes: BLOCK_BYTES,
             scan: slot,
+            preamble_lines: 0,
         };
         let names = match format {
-            Format::Csv => reader.csv_header()?,
+            Format::Csv => reader.csv_header(&profile.column_names())?,
             Format::JsonLines | Format::JsonArray => reader.json_header()?,
         };
         reader.apply_header(names, profile, kind)?;
@@ -408,7 +414,10 @@ impl LogReader {
         self.carry.drain(..end);
     }
 
-    fn csv_header(&mut self) -> Result<Vec<String>> {
+    /// Reads the header row: the first row with recognised column names among the first
+    /// [`HEADER_SEARCH_LINES`] (rows above it, such as a report's title, are counted in
+    /// `preamble_lines`), or else the first row.
+    fn csv_header(&mut self, extra: &[String]) -> Result<Vec<String>> {
         let mut want = 64 << 10;
         loop {
             self.fill(want)?;
@@ -419,6 +428,8 @@ impl LogReader {
                 .from_reader(&self.carry[..]);
             let mut record = csv::ByteRecord::new();
             let mut found = None;
+            let mut first: Option<(Vec<String>, usize)> = None;
+            let mut candidates = 0;
             while reader
                 .read_byte_record(&mut record)
                 .map_err(|source| Error::ReadCsv {
@@ -442,10 +453,23 @@ impl LogReader {
                 if sep_line || fields.iter().all(|f| f.is_empty()) {
                     continue;
                 }
-                found = Some((fields, end));
-                break;
+                candidates += 1;
+                if recognised_names(fields.iter().map(String::as_str), extra) >= HEADER_MIN_NAMES {
+                    if first.is_some() {
+                        self.preamble_lines = candidates - 1;
+                    }
+                    found = Some((fields, end));
+                    break;
+                }
+                if first.is_none() {
+                    first = Some((fields, end));
+                }
+                if candidates >= HEADER_SEARCH_LINES {
+                    break;
+                }
             }
-            if let Some((names, end)) = found {
+            let searched = found.is_some() || candidates >= HEADER_SEARCH_LINES || self.eof;
+            if let Some((names, end)) = found.or(if searched { first } else { None }) {
                 self.consume(end);
                 return Ok(names);
             }
@@ -773,6 +797,38 @@ mod tests {
         let broken = rows[1].as_ref().unwrap_err();
         assert_eq!(broken.line, 4);
         assert_eq!(broken.rejection.field, "row");
+    }
+
+    /// A report tool's export: a title, the period and a note above the header.
+    #[test]
+    fn lines_above_the_header_are_skipped_and_counted() {
+        let (reader, rows) = read_all(
+            b"Comune di Forl\xec, estrazione pratiche\r\nPeriodo: 01/01/2017 - 31/12/2017\r\n\r\n\
+              Note: dati provvisori\r\nID pratica;Servizio;Canale;Data presentazione;Stato\r\n\
+              1;suap;web;01/02/2017;evasa\r\n",
+            "report.csv",
+        );
+        assert_eq!(reader.dialect.delimiter, b';');
+        assert_eq!(reader.preamble_lines, 3);
+        assert_eq!(reader.columns.position("status"), Some(4));
+        let (line, values, _) = rows[0].as_ref().unwrap();
+        assert_eq!((*line, values[0].as_deref()), (6, Some("1")));
+        assert_eq!(rows.len(), 1);
+    }
+
+    /// Without recognisable names anywhere, the first line stays the header (and the error
+    /// names what it holds).
+    #[test]
+    fn an_unrecognised_header_is_still_the_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd.csv");
+        std::fs::write(&path, "Quando,Dove,Come\n2017,x,y\n").unwrap();
+        let scan = scan_file(&path).unwrap();
+        let error = LogReader::open(&path, &scan, &Profile::default(), None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("Quando, Dove, Come"), "{error}");
     }
 
     #[test]

@@ -224,6 +224,14 @@ fn ingest_once(
         let reader = LogReader::open(path, scan, &options.profile, options.kind)?;
         let pending_scan = reader.scan_slot();
         let dialect = reader.dialect.clone();
+        if reader.preamble_lines > 0 {
+            let message = format!(
+                "{source}: skipped {} line(s) above the header (a title or notes, not rows)",
+                reader.preamble_lines
+            );
+            tracing::warn!("{message}");
+            summary.warnings.push(message);
+        }
         if !reader.columns.unknown.is_empty() {
             let message = format!(
                 "{source}: ignored column(s) not in the {} format: {}",
