@@ -266,7 +266,7 @@ fn a_file_without_required_columns_is_refused_by_name() {
     let w = warehouse();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("wrong.csv");
-    std::fs::write(&file, "id,servizio\n1,x\n").unwrap();
+    std::fs::write(&file, "codice,servizio\n1,x\n").unwrap();
     let out = run(&[
         "ingest",
         "--warehouse",

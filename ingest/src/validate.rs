@@ -644,7 +644,11 @@ pub fn euro_cents(text: &str, decimal: DecimalMark) -> Result<i64, String> {
     let cleaned: String = text
         .trim()
         .trim_start_matches('€')
+        .trim_start_matches("EUR")
+        .trim_start_matches("Euro")
         .trim_end_matches("EUR")
+        .trim_end_matches("Euro")
+        .trim_end_matches("euro")
         .trim_end_matches('€')
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '\'')
@@ -942,6 +946,8 @@ mod tests {
             ("12.5", Dot, 1250),
             ("0", Dot, 0),
             ("42 EUR", Dot, 4200),
+            ("EUR 12,50", Comma, 1250),
+            ("12,50 euro", Comma, 1250),
         ];
         for (text, mark, cents) in cases {
             assert_eq!(euro_cents(text, mark), Ok(cents), "{text}");

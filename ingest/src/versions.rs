@@ -214,22 +214,28 @@ pub struct Resolution {
     pub updates: BTreeMap<u32, u64>,
 }
 
-/// Applies the rules to every bucket of a log.
+/// Applies the rules to every bucket of a log. Buckets are independent (an id's versions all
+/// fall in one), so they are resolved in parallel, one bucket per thread at a time.
 pub fn resolve(buckets: &[PathBuf]) -> Result<Resolution> {
+    use rayon::prelude::*;
+    let parts: Vec<Resolution> = buckets
+        .par_iter()
+        .map(|path| resolve_bucket(path))
+        .collect::<Result<_>>()?;
     let mut resolution = Resolution::default();
-    for path in buckets {
-        let mut bytes = Vec::new();
-        File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|e| Error::io(path, e))?;
-        let mut versions: Vec<Version> = bytes
-            .chunks_exact(VERSION_BYTES)
-            .map(Version::decode)
-            .collect();
-        drop(bytes);
-        versions.sort_unstable_by_key(Version::order);
-        for group in versions.chunk_by(|a, b| a.key == b.key) {
-            resolve_record(group, &mut resolution);
+    for part in parts {
+        for (file, rows) in part.remove {
+            resolution.remove.entry(file).or_default().extend(rows);
+        }
+        for (file, rows) in part.supersede {
+            resolution.supersede.entry(file).or_default().extend(rows);
+        }
+        resolution.conflicts.extend(part.conflicts);
+        for (source, n) in part.duplicates {
+            *resolution.duplicates.entry(source).or_default() += n;
+        }
+        for (source, n) in part.updates {
+            *resolution.updates.entry(source).or_default() += n;
         }
     }
     for rows in resolution
@@ -238,6 +244,27 @@ pub fn resolve(buckets: &[PathBuf]) -> Result<Resolution> {
         .chain(resolution.supersede.values_mut())
     {
         rows.sort_unstable();
+    }
+    resolution
+        .conflicts
+        .sort_unstable_by_key(|c| (c.source, c.line, c.first_line));
+    Ok(resolution)
+}
+
+fn resolve_bucket(path: &Path) -> Result<Resolution> {
+    let mut resolution = Resolution::default();
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| Error::io(path, e))?;
+    let mut versions: Vec<Version> = bytes
+        .chunks_exact(VERSION_BYTES)
+        .map(Version::decode)
+        .collect();
+    drop(bytes);
+    versions.sort_unstable_by_key(Version::order);
+    for group in versions.chunk_by(|a, b| a.key == b.key) {
+        resolve_record(group, &mut resolution);
     }
     Ok(resolution)
 }
