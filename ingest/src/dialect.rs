@@ -65,6 +65,9 @@ pub enum Format {
     /// One JSON array of objects (`[{…}, {…}]`), as open-data portals and many web
     /// back offices export; read as JSON Lines, one object per record.
     JsonArray,
+    /// A spreadsheet (xlsx, xlsm, xlsb, xls, ods): one sheet read as CSV text, see
+    /// [`crate::spreadsheet`].
+    Spreadsheet,
 }
 
 /// Decimal mark of amounts.
@@ -87,6 +90,9 @@ pub struct Dialect {
     /// The file starts with Excel's `sep=X` line.
     pub sep_line: bool,
     pub decimal: DecimalMark,
+    /// The sheet read, for a spreadsheet (the first when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
 }
 
 /// What reading a file tells before parsing it: complete once the file has been read from
@@ -272,6 +278,17 @@ impl Dialect {
     /// Works out the dialect from the scan, letting the profile override each part.
     pub fn detect(path: &Path, scan: &FileScan, profile: &Profile) -> Result<Dialect> {
         let settings = &profile.source;
+        if crate::spreadsheet::is_spreadsheet(path, &scan.head) {
+            // Cells are turned into UTF-8 CSV text with decimal points.
+            return Ok(Dialect {
+                format: Format::Spreadsheet,
+                encoding: Encoding::Utf8,
+                delimiter: b',',
+                sep_line: false,
+                decimal: DecimalMark::Dot,
+                sheet: settings.sheet.clone(),
+            });
+        }
         let encoding = match Encoding::from_profile(&settings.encoding) {
             Some(encoding) => encoding,
             // A UTF-16 byte order mark says it all (as it does for a UTF-8 one).
@@ -317,12 +334,29 @@ impl Dialect {
             delimiter,
             sep_line: sep_directive.is_some(),
             decimal,
+            sheet: None,
         })
     }
 
     /// A reader of the file's text as UTF-8 (BOM removed). With a `scan` slot, the bytes are
     /// hashed and checked on the way and the complete scan lands in the slot at the end.
     pub fn open(&self, path: &Path, scan: Option<&ScanSlot>) -> Result<Box<dyn Read + Send>> {
+        if self.format == Format::Spreadsheet {
+            // A workbook is read by seeking in it: its scan is completed by a pass of its
+            // own first (spreadsheets are small next to text exports).
+            if let Some(slot) = scan {
+                let file = File::open(path).map_err(|e| Error::io(path, e))?;
+                std::io::copy(
+                    &mut ScanningReader::new(file, slot.clone()),
+                    &mut std::io::sink(),
+                )
+                .map_err(|e| Error::io(path, e))?;
+            }
+            return Ok(Box::new(crate::spreadsheet::open(
+                path,
+                self.sheet.as_deref(),
+            )?));
+        }
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file: Box<dyn Read + Send> = match scan {
             Some(slot) => Box::new(ScanningReader::new(file, slot.clone())),
@@ -336,7 +370,7 @@ impl Dialect {
         let text = LineEnds::new(BufReader::with_capacity(1 << 20, decoder));
         Ok(match self.format {
             Format::JsonArray => Box::new(JsonArrayLines::new(text)),
-            Format::Csv | Format::JsonLines => Box::new(text),
+            Format::Csv | Format::JsonLines | Format::Spreadsheet => Box::new(text),
         })
     }
 }

@@ -45,6 +45,9 @@ pub enum Error {
         line: u64,
         hint: String,
     },
+    /// A spreadsheet could not be opened, or has no such sheet.
+    #[error("{}: {message}", path.display())]
+    Spreadsheet { path: PathBuf, message: String },
     /// The file is empty: not even a header row.
     #[error("{}: the file is empty (no header row)", path.display())]
     EmptyFile { path: PathBuf },

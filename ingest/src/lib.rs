@@ -18,6 +18,7 @@ pub mod pseudonym;
 pub mod sample;
 pub mod schema;
 pub mod source;
+pub mod spreadsheet;
 pub mod validate;
 pub mod versions;
 pub mod warehouse;

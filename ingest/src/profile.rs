@@ -7,6 +7,7 @@
 //! delimiter = ";"              # auto | ";" | "," | "\t" | "|"
 //! decimal = ","                # auto | "," | "."
 //! date_format = "%d/%m/%Y %H:%M"   # auto | a chrono format (local time unless it has %z)
+//! sheet = "Pratiche 2017"      # spreadsheets: the sheet to read (default: the first)
 //!
 //! [columns]                    # canonical name = header as written in the file
 //! request_id = "Num. pratica"
@@ -57,6 +58,9 @@ pub struct SourceSettings {
     pub decimal: String,
     #[serde(default = "auto")]
     pub date_format: String,
+    /// The sheet of a spreadsheet to read; the first when unset.
+    #[serde(default)]
+    pub sheet: Option<String>,
 }
 
 fn auto() -> String {
@@ -71,6 +75,7 @@ impl Default for SourceSettings {
             delimiter: auto(),
             decimal: auto(),
             date_format: auto(),
+            sheet: None,
         }
     }
 }

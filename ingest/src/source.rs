@@ -99,7 +99,7 @@ impl RowShape {
         mut each: impl FnMut(std::result::Result<Row<'_>, BrokenRow>),
     ) -> Result<()> {
         match self.format {
-            Format::Csv => self.csv_rows(block, &mut each),
+            Format::Csv | Format::Spreadsheet => self.csv_rows(block, &mut each),
             Format::JsonLines | Format::JsonArray => {
                 self.json_rows(block, &mut each);
                 Ok(())
@@ -154,7 +154,9 @@ impl RowShape {
                 .iter()
                 .skip(self.width)
                 .any(|f| !f.trim_ascii().is_empty());
-            if record.len() < self.width || extra_filled {
+            // A spreadsheet row ends at its last filled cell: fewer fields are empty ones.
+            let short = record.len() < self.width && self.format != Format::Spreadsheet;
+            if short || extra_filled {
                 let fields = lossy_fields(&record);
                 let citizen = citizen_field
                     .map(String::from_utf8_lossy)
@@ -188,7 +190,7 @@ impl RowShape {
             let owned: Option<Vec<String>> = whole.is_none().then(|| lossy_fields(&record));
             let field = |i: usize| -> &str {
                 match (&owned, whole) {
-                    (Some(fields), _) => fields[i].as_str(),
+                    (Some(fields), _) => fields.get(i).map_or("", String::as_str),
                     (None, Some(text)) => record
                         .range(i)
                         .and_then(|range| text.get(range))
@@ -361,7 +363,7 @@ impl LogReader {
             preamble_lines: 0,
         };
         let names = match format {
-            Format::Csv => reader.csv_header(&profile.column_names())?,
+            Format::Csv | Format::Spreadsheet => reader.csv_header(&profile.column_names())?,
             Format::JsonLines | Format::JsonArray => reader.json_header()?,
         };
         reader.apply_header(names, profile, kind)?;
@@ -577,7 +579,9 @@ impl LogReader {
                 Some(self.carry.len())
             } else {
                 match self.dialect.format {
-                    Format::Csv => last_csv_record_end(&self.carry, self.dialect.delimiter),
+                    Format::Csv | Format::Spreadsheet => {
+                        last_csv_record_end(&self.carry, self.dialect.delimiter)
+                    }
                     Format::JsonLines | Format::JsonArray => {
                         memchr::memrchr(b'\n', &self.carry).map(|i| i + 1)
                     }

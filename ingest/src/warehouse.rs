@@ -668,6 +668,10 @@ fn describe(reader: &LogReader) -> String {
     match d.format {
         Format::JsonLines => format!("json-lines; {encoding}"),
         Format::JsonArray => format!("json array; {encoding}"),
+        Format::Spreadsheet => match &d.sheet {
+            Some(sheet) => format!("spreadsheet; sheet `{sheet}`"),
+            None => "spreadsheet; first sheet".to_string(),
+        },
         Format::Csv => format!(
             "csv; delimiter '{}'; {encoding}; {decimal}{}",
             if d.delimiter == b'\t' {
