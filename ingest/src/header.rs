@@ -260,12 +260,104 @@ impl LogKind {
         if let Some(c) = self.columns().iter().find(|c| **c == name) {
             return Some((c, 0));
         }
-        self.aliases().iter().find_map(|(c, names)| {
-            names
-                .iter()
-                .position(|n| *n == name)
-                .map(|rank| (*c, rank + 1))
-        })
+        self.aliases()
+            .iter()
+            .find_map(|(c, names)| {
+                names
+                    .iter()
+                    .position(|n| *n == name)
+                    .map(|rank| (*c, rank + 1))
+            })
+            .or_else(|| self.by_words(&name).map(|c| (c, FALLBACK_RANK)))
+    }
+
+    /// The column a name stands for by the words in it, when it is none of the listed names
+    /// (`data_invio_istanza`, `stato_della_pratica`, `importo_versato_euro`): the last resort,
+    /// below every listed name.
+    fn by_words(self, name: &str) -> Option<&'static str> {
+        let words: Vec<&str> = name.split('_').collect();
+        let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+        let first = |list: &[&str]| words.first().is_some_and(|w| list.contains(w));
+        let date = first(&["data", "dt", "date"]);
+        match self {
+            LogKind::Requests => {
+                if first(&["codice", "cod"]) && has(&["fiscale"])
+                    || first(&["cf"])
+                        && has(&[
+                            "richiedente",
+                            "dichiarante",
+                            "utente",
+                            "cittadino",
+                            "intestatario",
+                        ])
+                {
+                    Some("citizen_id")
+                } else if date
+                    && has(&[
+                        "presentazione",
+                        "invio",
+                        "richiesta",
+                        "protocollo",
+                        "ricezione",
+                        "domanda",
+                        "istanza",
+                        "inserimento",
+                        "apertura",
+                        "creazione",
+                        "arrivo",
+                    ])
+                {
+                    Some("submitted_at")
+                } else if date
+                    && has(&[
+                        "conclusione",
+                        "chiusura",
+                        "evasione",
+                        "fine",
+                        "esito",
+                        "rilascio",
+                        "completamento",
+                        "provvedimento",
+                        "definizione",
+                    ])
+                {
+                    Some("completed_at")
+                } else if has(&["autenticazione", "spid", "identita"]) {
+                    Some("auth_method")
+                } else if first(&["stato", "esito"]) {
+                    Some("status")
+                } else if first(&["canale"])
+                    || first(&["modalita"]) && has(&["presentazione", "invio", "accesso"])
+                {
+                    Some("channel")
+                } else if first(&["importo"]) {
+                    Some("amount_eur")
+                } else if first(&["voto", "gradimento", "punteggio"]) || has(&["soddisfazione"]) {
+                    Some("satisfaction")
+                } else if first(&["id", "numero", "num", "n", "nr", "codice", "cod"])
+                    && has(&["pratica", "richiesta", "domanda", "istanza", "protocollo"])
+                {
+                    Some("request_id")
+                } else if has(&["servizio", "procedimento"]) {
+                    Some("service")
+                } else {
+                    None
+                }
+            }
+            LogKind::Surveys => {
+                if date && has(&["risposta", "compilazione", "valutazione", "questionario"]) {
+                    Some("responded_at")
+                } else if first(&["voto", "punteggio", "gradimento"]) {
+                    Some("score")
+                } else if first(&["canale"]) {
+                    Some("channel")
+                } else if has(&["servizio"]) {
+                    Some("service")
+                } else {
+                    None
+                }
+            }
+        }
     }
 }
 
@@ -290,6 +382,9 @@ pub fn normalise(header: &str) -> String {
     }
     out.trim_end_matches('_').to_string()
 }
+
+/// The rank of a name recognised only by its words (below every listed alias).
+const FALLBACK_RANK: usize = 1_000;
 
 /// How many of `names` stand for a column of the same kind of log (the larger count of the
 /// two kinds), counting `extra` names (a profile's explicit mapping) as recognised too. A
@@ -510,6 +605,51 @@ mod tests {
         assert_eq!(map.position("status"), Some(5));
         assert_eq!(map.position("submitted_at"), Some(7));
         assert_eq!(map.unknown, ["Protocollo", "Esito", "Data"]);
+    }
+
+    /// Names no list has, recognised by their words; listed names still win.
+    #[test]
+    fn unlisted_names_are_recognised_by_their_words() {
+        let header = names(&[
+            "Nr. pratica SUAP",
+            "Descrizione procedimento",
+            "Canale di arrivo",
+            "Data invio istanza",
+            "Data/ora fine procedimento",
+            "Stato della pratica",
+            "Livello autenticazione SPID",
+            "Codice fiscale del richiedente",
+            "Importo versato (euro)",
+            "Voto complessivo",
+            "Data di nascita",
+        ]);
+        let map = ColumnMap::new(
+            LogKind::Requests,
+            &header,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        let expected: Vec<Option<usize>> = (0..10).map(Some).collect();
+        assert_eq!(map.positions, expected);
+        assert_eq!(map.unknown, ["Data di nascita"]);
+        // A listed name beats one recognised by its words, wherever it stands.
+        let header = names(&[
+            "Stato della pratica",
+            "Numero pratica",
+            "Servizio",
+            "Canale",
+            "Data presentazione",
+            "Stato",
+        ]);
+        let map = ColumnMap::new(
+            LogKind::Requests,
+            &header,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(map.position("status"), Some(5));
     }
 
     #[test]
