@@ -519,6 +519,17 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
+    /// The columns of a requests log with `header`, without a profile.
+    fn requests_map(header: &[String]) -> ColumnMap {
+        ColumnMap::new(
+            LogKind::Requests,
+            header,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn italian_headers_are_recognised() {
         let header = names(&[
@@ -536,13 +547,7 @@ mod tests {
             "",
             "",
         ]);
-        let map = ColumnMap::new(
-            LogKind::Requests,
-            &header,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-        )
-        .unwrap();
+        let map = requests_map(&header);
         assert_eq!(map.position("request_id"), Some(0));
         assert_eq!(map.position("citizen_id"), Some(7));
         assert_eq!(map.position("amount_eur"), Some(8));
@@ -564,13 +569,7 @@ mod tests {
             "CF richiedente",
             "Importo pagato",
         ]);
-        let map = ColumnMap::new(
-            LogKind::Requests,
-            &header,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-        )
-        .unwrap();
+        let map = requests_map(&header);
         let found: Vec<Option<usize>> = map.positions.clone();
         assert_eq!(
             found,
@@ -594,13 +593,7 @@ mod tests {
             "ID pratica",
             "Data presentazione",
         ]);
-        let map = ColumnMap::new(
-            LogKind::Requests,
-            &header,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-        )
-        .unwrap();
+        let map = requests_map(&header);
         assert_eq!(map.position("request_id"), Some(6));
         assert_eq!(map.position("status"), Some(5));
         assert_eq!(map.position("submitted_at"), Some(7));
@@ -623,13 +616,7 @@ mod tests {
             "Voto complessivo",
             "Data di nascita",
         ]);
-        let map = ColumnMap::new(
-            LogKind::Requests,
-            &header,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-        )
-        .unwrap();
+        let map = requests_map(&header);
         let expected: Vec<Option<usize>> = (0..10).map(Some).collect();
         assert_eq!(map.positions, expected);
         assert_eq!(map.unknown, ["Data di nascita"]);
@@ -642,13 +629,7 @@ mod tests {
             "Data presentazione",
             "Stato",
         ]);
-        let map = ColumnMap::new(
-            LogKind::Requests,
-            &header,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-        )
-        .unwrap();
+        let map = requests_map(&header);
         assert_eq!(map.position("status"), Some(5));
     }
 
