@@ -558,6 +558,18 @@ impl LogReader {
         Ok(())
     }
 
+    /// Reads the rest of the file on this thread and calls `each` with every row (or broken
+    /// row), in order. (An ingest splits blocks on other threads instead.)
+    pub fn for_each_row(
+        &mut self,
+        mut each: impl FnMut(std::result::Result<Row<'_>, BrokenRow>),
+    ) -> Result<()> {
+        while let Some(block) = self.next_block() {
+            self.shape.rows(&block?, &mut each)?;
+        }
+        Ok(())
+    }
+
     /// The next block of complete records, `None` at the end of the file.
     pub fn next_block(&mut self) -> Option<Result<Block>> {
         self.next_block_with(Vec::new())
@@ -723,18 +735,14 @@ mod tests {
         let scan = scan_file(&path).unwrap();
         let mut reader = LogReader::open(&path, &scan, &Profile::default(), None).unwrap();
         let mut rows = Vec::new();
-        while let Some(block) = reader.next_block() {
-            let block = block.unwrap();
-            reader
-                .shape()
-                .rows(&block, |row| {
-                    rows.push(row.map(|r| {
-                        let values = r.values.iter().map(|v| v.map(str::to_string)).collect();
-                        (r.line, values, r.masked())
-                    }))
-                })
-                .unwrap();
-        }
+        reader
+            .for_each_row(|row| {
+                rows.push(row.map(|r| {
+                    let values = r.values.iter().map(|v| v.map(str::to_string)).collect();
+                    (r.line, values, r.masked())
+                }))
+            })
+            .unwrap();
         (reader, rows)
     }
 

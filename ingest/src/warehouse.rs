@@ -483,32 +483,28 @@ fn conflicting_rows(
     id_column: &str,
 ) -> Result<Vec<(u64, Rejection, String)>> {
     let mut reader = LogReader::open(path, scan, &options.profile, kind.or(options.kind))?;
-    let shape = reader.shape().clone();
     let id_slot = reader.kind.columns().iter().position(|c| *c == id_column);
     let mut found = Vec::new();
-    while let Some(block) = reader.next_block() {
-        let block = block?;
-        shape.rows(&block, |row| {
-            let Ok(row) = row else { return };
-            let Some(first_line) = lines.get(&row.line) else {
-                return;
-            };
-            let id = id_slot
-                .and_then(|slot| row.values.get(slot).copied().flatten())
-                .unwrap_or("")
-                .trim();
-            found.push((
-                row.line,
-                Rejection::new(
-                    id_column,
-                    format!(
-                        "conflict: `{id}` appears at line {first_line} of this file with different content"
-                    ),
+    reader.for_each_row(|row| {
+        let Ok(row) = row else { return };
+        let Some(first_line) = lines.get(&row.line) else {
+            return;
+        };
+        let id = id_slot
+            .and_then(|slot| row.values.get(slot).copied().flatten())
+            .unwrap_or("")
+            .trim();
+        found.push((
+            row.line,
+            Rejection::new(
+                id_column,
+                format!(
+                    "conflict: `{id}` appears at line {first_line} of this file with different content"
                 ),
-                row.masked(),
-            ));
-        })?;
-    }
+            ),
+            row.masked(),
+        ));
+    })?;
     Ok(found)
 }
 

@@ -50,19 +50,16 @@ fn read_rows(path: &Path, block_bytes: Option<usize>) -> civica_ingest::Result<V
         reader = reader.with_block_bytes(bytes);
     }
     let mut rows = Vec::new();
-    while let Some(block) = reader.next_block() {
-        let block = block?;
-        reader.shape().rows(&block, |row| {
-            rows.push(match row {
-                Ok(row) => Ok((
-                    row.line,
-                    row.values.iter().map(|v| v.map(str::to_string)).collect(),
-                    row.masked(),
-                )),
-                Err(broken) => Err((broken.line, broken.rejection.reason)),
-            })
-        })?;
-    }
+    reader.for_each_row(|row| {
+        rows.push(match row {
+            Ok(row) => Ok((
+                row.line,
+                row.values.iter().map(|v| v.map(str::to_string)).collect(),
+                row.masked(),
+            )),
+            Err(broken) => Err((broken.line, broken.rejection.reason)),
+        })
+    })?;
     Ok(rows)
 }
 

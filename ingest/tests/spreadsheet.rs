@@ -162,18 +162,14 @@ fn a_sheet_reads_as_rows_numbered_like_the_spreadsheet() {
     assert_eq!(reader.preamble_lines, 1);
     assert_eq!(reader.columns.unknown, ["Note"]);
     let mut rows = Vec::new();
-    while let Some(block) = reader.next_block() {
-        let block = block.unwrap();
-        reader
-            .shape()
-            .rows(&block, |row| {
-                let row = row.unwrap();
-                let values: Vec<Option<String>> =
-                    row.values.iter().map(|v| v.map(str::to_string)).collect();
-                rows.push((row.line, values, row.masked()));
-            })
-            .unwrap();
-    }
+    reader
+        .for_each_row(|row| {
+            let row = row.unwrap();
+            let values: Vec<Option<String>> =
+                row.values.iter().map(|v| v.map(str::to_string)).collect();
+            rows.push((row.line, values, row.masked()));
+        })
+        .unwrap();
     let lines: Vec<u64> = rows.iter().map(|r| r.0).collect();
     assert_eq!(lines, [4, 5, 6, 7, 8, 10]);
     let text = |row: usize, column: usize| rows[row].1[column].clone().unwrap_or_default();
