@@ -329,6 +329,71 @@ fn a_file_that_stops_being_utf8_late_is_read_as_windows_1252() {
     assert!(again["files"][0]["skipped"].is_string(), "{again}");
 }
 
+fn gzipped(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A compressed export gives what the same export gives uncompressed (whose figures are
+/// checked by hand above): the same rows, the same quarantine lines.
+#[test]
+fn a_gzip_compressed_export_ingests_as_its_text() {
+    let plain = fixtures().join("municipal_export.csv");
+    let expected = warehouse();
+    expected.ingest(&[s(&plain)]);
+    let quarantine = |w: &Warehouse| {
+        csv_rows(&run_ok(&[
+            "quarantine",
+            "--format",
+            "csv",
+            "--warehouse",
+            s(&w.path),
+        ]))
+        .into_iter()
+        .map(|r| (r["line"].clone(), r["field"].clone(), r["reason"].clone()))
+        .collect::<Vec<_>>()
+    };
+    let stored = "SELECT request_id, service, channel, status, amount_eur, \
+                  CAST(submitted_at AS VARCHAR) AS t FROM requests ORDER BY request_id";
+
+    let w = warehouse();
+    let file = w.file(
+        "municipal_export.csv.gz",
+        &gzipped(&std::fs::read(&plain).unwrap()),
+    );
+    let summary = w.ingest(&[s(&file)]);
+    assert_eq!(summary["rows_read"], 17);
+    assert_eq!(summary["rows_accepted"], 6);
+    assert_eq!(summary["rows_quarantined"], 10);
+    assert_eq!(summary["rows_duplicate"], 1);
+    let dialect = summary["files"][0]["dialect"].as_str().unwrap();
+    assert!(
+        dialect.starts_with("gzip;") && dialect.contains("windows-1252"),
+        "{dialect}"
+    );
+    assert_eq!(quarantine(&w), quarantine(&expected));
+    assert_eq!(w.query(stored), expected.query(stored));
+    // The file as stored is recognised the next time.
+    let again = w.ingest(&[s(&file)]);
+    assert!(again["files"][0]["skipped"].is_string(), "{again}");
+
+    // A compressed file whose text stops being UTF-8 after its first 64 KiB.
+    let mut bytes = b"request_id;service;channel;submitted_at;status\n".to_vec();
+    for i in 0..2_000 {
+        bytes.extend_from_slice(
+            format!("G{i};certificati_anagrafici;online;05/09/2017 10:00;completed\n").as_bytes(),
+        );
+    }
+    bytes.extend_from_slice(b"G-LATE;visite_forl\xec;sportello;05/09/2017 11:00;completed\n");
+    let late = w.file("late_latin1.csv.gz", &gzipped(&bytes));
+    let summary = w.ingest(&[s(&late)]);
+    assert_eq!(summary["rows_accepted"], 2_001, "{summary}");
+    let row = w.query("SELECT service FROM requests WHERE request_id = 'G-LATE'");
+    assert_eq!(row[0]["service"], "visite_forlì");
+}
+
 /// Excel's "Unicode text" export: UTF-16 with a byte order mark, tab-separated, CRLF.
 #[test]
 fn an_excel_unicode_text_export_ingests_without_a_profile() {

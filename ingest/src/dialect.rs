@@ -2,9 +2,10 @@
 //! (CSV or JSON Lines), delimiter, an Excel `sep=` line, and the decimal mark.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
+use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -93,6 +94,9 @@ pub struct Dialect {
     /// The sheet read, for a spreadsheet (the first when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sheet: Option<String>,
+    /// The file is gzip-compressed (`.csv.gz`, `.jsonl.gz`): the text above is what it holds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gzip: bool,
 }
 
 /// What reading a file tells before parsing it: complete once the file has been read from
@@ -102,7 +106,10 @@ pub struct Dialect {
 pub struct FileScan {
     /// SHA-256 of the bytes, hex: identifies a file already ingested. Empty while partial.
     pub sha256: String,
+    /// Size of the file as stored (compressed, for a gzip file).
     pub bytes: u64,
+    /// The file is gzip-compressed; everything below describes the text it holds.
+    pub gzip: bool,
     /// Line ends (`\n`) in the file: an upper bound of its rows, to size buffers. An
     /// estimate from the first bytes while partial.
     pub lines: u64,
@@ -127,24 +134,33 @@ impl FileScan {
     pub fn of_head(path: &Path) -> Result<FileScan> {
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let bytes = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let gzip = is_gzip(&mut file).map_err(|e| Error::io(path, e))?;
+        let (text_bytes, mut text): (u64, Box<dyn Read>) = if gzip {
+            let size = gzip_text_size(&mut file, bytes).map_err(|e| Error::io(path, e))?;
+            (size, Box::new(MultiGzDecoder::new(BufReader::new(file))))
+        } else {
+            (bytes, Box::new(file))
+        };
         let mut head = vec![0u8; HEAD_BYTES];
-        let n = read_full(&mut file, &mut head).map_err(|e| Error::io(path, e))?;
+        let n = read_full(&mut text, &mut head).map_err(|e| Error::io(path, e))?;
         head.truncate(n);
+        let whole = n < HEAD_BYTES;
         let valid_utf8 = match std::str::from_utf8(&head) {
             Ok(_) => true,
             // A sequence cut by the end of the head is judged with the rest of the file.
-            Err(e) => e.error_len().is_none() && (n as u64) < bytes,
+            Err(e) => e.error_len().is_none() && !whole,
         };
         let head_lines = memchr::memchr_iter(b'\n', &head).count() as u64;
         // Lines a little shorter than those of the head, so that buffers are not undersized.
         let lines = if head_lines >= 2 {
-            (bytes * head_lines * 5 / 4).div_ceil(n as u64)
+            (text_bytes.max(n as u64) * head_lines * 5 / 4).div_ceil(n as u64)
         } else {
-            bytes / 32 + 1
+            text_bytes / 32 + 1
         };
         Ok(FileScan {
             sha256: String::new(),
             bytes,
+            gzip,
             lines,
             valid_utf8,
             utf8_bom: head.starts_with(&[0xEF, 0xBB, 0xBF]),
@@ -158,21 +174,53 @@ pub type ScanSlot = std::sync::Arc<std::sync::Mutex<Option<FileScan>>>;
 
 /// A file read through once, hashed and checked on the way: it completes the scan of a file
 /// whose only full pass is its parsing. The scan is put in the slot at the end of the file.
+/// A gzip file is hashed as stored and checked as the text it holds, which is what it reads.
 pub struct ScanningReader {
-    file: File,
-    hasher: Sha256,
+    input: ScannedInput,
     text: TextCheck,
-    bytes: u64,
     slot: ScanSlot,
 }
 
+enum ScannedInput {
+    Plain(Hashing),
+    Gzip(Box<MultiGzDecoder<BufReader<Hashing>>>),
+}
+
+/// The stored bytes of a file, hashed and counted as they are read.
+struct Hashing {
+    file: File,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl Read for Hashing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
 impl ScanningReader {
-    pub fn new(file: File, slot: ScanSlot) -> Self {
-        ScanningReader {
+    /// Reads `file` from its current position (its start), as plain text or gzip.
+    pub fn new(file: File, gzip: bool, slot: ScanSlot) -> Self {
+        let hashing = Hashing {
             file,
             hasher: Sha256::new(),
-            text: TextCheck::new(),
             bytes: 0,
+        };
+        let input = if gzip {
+            ScannedInput::Gzip(Box::new(MultiGzDecoder::new(BufReader::with_capacity(
+                1 << 20,
+                hashing,
+            ))))
+        } else {
+            ScannedInput::Plain(hashing)
+        };
+        ScanningReader {
+            input,
+            text: TextCheck::new(),
             slot,
         }
     }
@@ -180,18 +228,24 @@ impl ScanningReader {
 
 impl Read for ScanningReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.file.read(buf)?;
+        let n = match &mut self.input {
+            ScannedInput::Plain(file) => file.read(buf)?,
+            ScannedInput::Gzip(text) => text.read(buf)?,
+        };
         if n > 0 {
-            self.hasher.update(&buf[..n]);
             self.text.update(&buf[..n]);
-            self.bytes += n as u64;
         } else if let Ok(mut slot) = self.slot.lock()
             && slot.is_none()
         {
+            let (stored, gzip) = match &self.input {
+                ScannedInput::Plain(file) => (file, false),
+                ScannedInput::Gzip(text) => (text.get_ref().get_ref(), true),
+            };
             let text = std::mem::replace(&mut self.text, TextCheck::new());
             *slot = Some(FileScan {
-                sha256: hex::encode(self.hasher.clone().finalize()),
-                bytes: self.bytes,
+                sha256: hex::encode(stored.hasher.clone().finalize()),
+                bytes: stored.bytes,
+                gzip,
                 lines: text.lines,
                 valid_utf8: text.valid_utf8 && text.carry.is_empty(),
                 utf8_bom: text.head.starts_with(&[0xEF, 0xBB, 0xBF]),
@@ -202,12 +256,40 @@ impl Read for ScanningReader {
     }
 }
 
+/// Whether `file` starts with gzip's magic number; leaves it at its start.
+fn is_gzip(file: &mut File) -> std::io::Result<bool> {
+    let mut magic = [0u8; 2];
+    let n = read_full(file, &mut magic)?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(n == 2 && magic == [0x1f, 0x8b])
+}
+
+/// The size of the text a gzip file holds, from the size its last member records (modulo
+/// 4 GiB, so the smallest such size at least as large as the file); an estimate when the
+/// file has several members. Leaves the file at its start.
+fn gzip_text_size(file: &mut File, stored: u64) -> std::io::Result<u64> {
+    if stored < 18 {
+        return Ok(stored);
+    }
+    let mut trailer = [0u8; 4];
+    file.seek(SeekFrom::End(-4))?;
+    read_full(file, &mut trailer)?;
+    file.seek(SeekFrom::Start(0))?;
+    let mut size = u64::from(u32::from_le_bytes(trailer));
+    while size < stored {
+        size += 1 << 32;
+    }
+    Ok(size)
+}
+
 /// Reads `path` once, whole: hash, UTF-8 validity, BOM and the first bytes. The same pass as
 /// a [`ScanningReader`] read to its end, before parsing instead of during it.
 pub fn scan_file(path: &Path) -> Result<FileScan> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let gzip = is_gzip(&mut file).map_err(|e| Error::io(path, e))?;
     let slot = ScanSlot::default();
-    let mut reader = BufReader::with_capacity(1 << 20, ScanningReader::new(file, slot.clone()));
+    let mut reader =
+        BufReader::with_capacity(1 << 20, ScanningReader::new(file, gzip, slot.clone()));
     std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| Error::io(path, e))?;
     slot.lock()
         .ok()
@@ -216,7 +298,7 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
 }
 
 /// Fills `buf` as far as the file allows; returns the bytes read (0 at the end).
-fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+fn read_full(file: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..]) {
@@ -287,6 +369,7 @@ impl Dialect {
                 sep_line: false,
                 decimal: DecimalMark::Dot,
                 sheet: settings.sheet.clone(),
+                gzip: false,
             });
         }
         let encoding = match Encoding::from_profile(&settings.encoding) {
@@ -300,10 +383,7 @@ impl Dialect {
         let head = decode(&scan.head, encoding);
         let head = head.trim_start_matches('\u{feff}');
         let first_line = head.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        let extension = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_lowercase())
-            .unwrap_or_default();
+        let extension = text_extension(path);
         let first = first_line.trim_start();
         let format = if first.starts_with('[') && (extension == "json" || looks_like_json(head)) {
             Format::JsonArray
@@ -335,6 +415,7 @@ impl Dialect {
             sep_line: sep_directive.is_some(),
             decimal,
             sheet: None,
+            gzip: scan.gzip,
         })
     }
 
@@ -347,7 +428,7 @@ impl Dialect {
             if let Some(slot) = scan {
                 let file = File::open(path).map_err(|e| Error::io(path, e))?;
                 std::io::copy(
-                    &mut ScanningReader::new(file, slot.clone()),
+                    &mut ScanningReader::new(file, false, slot.clone()),
                     &mut std::io::sink(),
                 )
                 .map_err(|e| Error::io(path, e))?;
@@ -358,9 +439,10 @@ impl Dialect {
             )?));
         }
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let file: Box<dyn Read + Send> = match scan {
-            Some(slot) => Box::new(ScanningReader::new(file, slot.clone())),
-            None => Box::new(file),
+        let file: Box<dyn Read + Send> = match (scan, self.gzip) {
+            (Some(slot), gzip) => Box::new(ScanningReader::new(file, gzip, slot.clone())),
+            (None, true) => Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file))),
+            (None, false) => Box::new(file),
         };
         let encoding = self.encoding.codec();
         let decoder = encoding_rs_io::DecodeReaderBytesBuilder::new()
@@ -372,6 +454,19 @@ impl Dialect {
             Format::JsonArray => Box::new(JsonArrayLines::new(text)),
             Format::Csv | Format::JsonLines | Format::Spreadsheet => Box::new(text),
         })
+    }
+}
+
+/// The extension that tells the text's format: `csv` for `export.csv` and `export.csv.gz`.
+fn text_extension(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    match name.rsplit_once('.') {
+        Some((_, extension)) => extension.to_string(),
+        None => String::new(),
     }
 }
 
@@ -774,7 +869,7 @@ mod tests {
         );
 
         let slot = ScanSlot::default();
-        let mut reader = ScanningReader::new(File::open(&path).unwrap(), slot.clone());
+        let mut reader = ScanningReader::new(File::open(&path).unwrap(), false, slot.clone());
         let mut buf = [0u8; 1000];
         while reader.read(&mut buf).unwrap() > 0 {}
         let complete = slot.lock().unwrap().take().unwrap();
@@ -795,6 +890,75 @@ mod tests {
                 .encoding,
             Encoding::Windows1252
         );
+    }
+
+    fn gzipped(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// A gzip file is hashed as stored, and described, sniffed and counted as its text.
+    #[test]
+    fn a_gzip_file_is_scanned_as_the_text_it_holds() {
+        let mut text = b"request_id;service;importo\n".to_vec();
+        for i in 0..5_000 {
+            text.extend_from_slice(format!("R{i};visite_forlì;12,50\n").as_bytes());
+        }
+        let stored = gzipped(&text);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("richieste.CSV.gz");
+        std::fs::write(&path, &stored).unwrap();
+
+        let whole = scan_file(&path).unwrap();
+        assert!(whole.gzip);
+        assert_eq!(whole.sha256, hex::encode(Sha256::digest(&stored)));
+        assert_eq!(whole.bytes, stored.len() as u64);
+        assert_eq!(whole.lines, 5_001);
+        assert!(whole.valid_utf8);
+        assert!(whole.head.starts_with(b"request_id;service"));
+
+        let partial = FileScan::of_head(&path).unwrap();
+        assert!(partial.gzip && !partial.is_complete());
+        assert!(partial.lines >= 5_001, "not short: {}", partial.lines);
+        assert_eq!(partial.head, whole.head);
+
+        let d = Dialect::detect(&path, &partial, &Profile::default()).unwrap();
+        assert!(d.gzip);
+        assert_eq!((d.format, d.delimiter), (Format::Csv, b';'));
+        assert_eq!(d.decimal, DecimalMark::Comma);
+
+        // Read through the dialect, the text comes out, and the scan completes on the way.
+        let slot = ScanSlot::default();
+        let mut read = String::new();
+        d.open(&path, Some(&slot))
+            .unwrap()
+            .read_to_string(&mut read)
+            .unwrap();
+        assert_eq!(read.as_bytes(), text.as_slice());
+        assert_eq!(slot.lock().unwrap().take().unwrap(), whole);
+        let mut again = String::new();
+        d.open(&path, None)
+            .unwrap()
+            .read_to_string(&mut again)
+            .unwrap();
+        assert_eq!(again, read);
+    }
+
+    #[test]
+    fn the_format_is_told_by_the_extension_under_gz() {
+        let lines = b"{\"request_id\": \"R1\"}\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("richieste.jsonl.gz");
+        std::fs::write(&path, gzipped(lines)).unwrap();
+        let scan = scan_file(&path).unwrap();
+        let d = Dialect::detect(&path, &scan, &Profile::default()).unwrap();
+        assert_eq!((d.format, d.gzip), (Format::JsonLines, true));
+        assert_eq!(text_extension(Path::new("a/b.Csv.GZ")), "csv");
+        assert_eq!(text_extension(Path::new("export")), "");
+        // A plain file is not taken for gzip whatever its name.
+        assert!(!detect(b"request_id,service\nR1,x\n", "plain.csv.gz").gzip);
     }
 
     /// Excel's "Unicode text": UTF-16 little-endian with its byte order mark, tab-separated.

@@ -57,27 +57,54 @@ pub fn local_year(t: DateTime<Utc>) -> i32 {
 
 /// A stable 128-bit digest (XXH3) of a record's fields, each followed by an ASCII unit
 /// separator; absent values are empty, numbers are written as little-endian bytes. The
-/// streaming hasher gives the digest of that concatenation without building it.
-struct Digest(xxhash_rust::xxh3::Xxh3Default);
+/// concatenation is gathered on the stack and digested in one call (a record is short);
+/// a longer one is handed to the streaming hasher, which gives the same digest.
+struct Digest {
+    buffer: [u8; Digest::BUFFER],
+    len: usize,
+    streaming: Option<Box<xxhash_rust::xxh3::Xxh3Default>>,
+}
 
 impl Digest {
+    const BUFFER: usize = 256;
+
     fn new() -> Self {
-        Digest(xxhash_rust::xxh3::Xxh3Default::new())
+        Digest {
+            buffer: [0; Digest::BUFFER],
+            len: 0,
+            streaming: None,
+        }
+    }
+    fn bytes(&mut self, bytes: &[u8]) {
+        if let Some(hasher) = self.streaming.as_mut() {
+            hasher.update(bytes);
+        } else if let Some(free) = self.buffer.get_mut(self.len..self.len + bytes.len()) {
+            free.copy_from_slice(bytes);
+            self.len += bytes.len();
+        } else {
+            let mut hasher = Box::new(xxhash_rust::xxh3::Xxh3Default::new());
+            hasher.update(&self.buffer[..self.len]);
+            hasher.update(bytes);
+            self.streaming = Some(hasher);
+        }
     }
     fn text(&mut self, field: &str) -> &mut Self {
-        self.0.update(field.as_bytes());
-        self.0.update(&[0x1f]);
+        self.bytes(field.as_bytes());
+        self.bytes(&[0x1f]);
         self
     }
     fn number(&mut self, field: Option<i64>) -> &mut Self {
         if let Some(n) = field {
-            self.0.update(&n.to_le_bytes());
+            self.bytes(&n.to_le_bytes());
         }
-        self.0.update(&[0x1f]);
+        self.bytes(&[0x1f]);
         self
     }
     fn finish(&self) -> u128 {
-        self.0.digest128()
+        match &self.streaming {
+            Some(hasher) => hasher.digest128(),
+            None => xxhash_rust::xxh3::xxh3_128(&self.buffer[..self.len]),
+        }
     }
 }
 
@@ -640,6 +667,14 @@ fn code(field: &str, text: &str) -> Result<CompactString, Rejection> {
 /// `1,234.50` the last mark is the decimal one; a lone mark followed by exactly three digits
 /// in groups (`1.234`) is a thousands separator when it is not the file's decimal mark.
 pub fn euro_cents(text: &str, decimal: DecimalMark) -> Result<i64, String> {
+    match plain_cents(text.trim()) {
+        Some(cents) => Ok(cents),
+        None => written_cents(text, decimal),
+    }
+}
+
+/// [`euro_cents`] for amounts written any other way.
+fn written_cents(text: &str, decimal: DecimalMark) -> Result<i64, String> {
     let bad = || format!("`{text}` is not an amount in euro such as 12.50 or 12,50");
     let cleaned: String = text
         .trim()
@@ -701,6 +736,26 @@ pub fn euro_cents(text: &str, decimal: DecimalMark) -> Result<i64, String> {
         _ => frac.parse().map_err(|_| bad())?,
     };
     Ok(whole * 100 + frac)
+}
+
+/// The usual amount, `12`, `12.5` or `12,50` (at most 12 digits, then one mark and one or two
+/// digits), read without a new string. Either mark is the decimal one here: a thousands
+/// separator is always followed by three digits. `None` for anything else.
+fn plain_cents(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let whole_len = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    if whole_len == 0 || whole_len > 12 {
+        return None;
+    }
+    let digits = |part: &[u8]| part.iter().fold(0i64, |n, b| n * 10 + i64::from(b - b'0'));
+    let whole = digits(&bytes[..whole_len]);
+    let frac = match &bytes[whole_len..] {
+        [] => 0,
+        [b'.' | b',', d] if d.is_ascii_digit() => i64::from(d - b'0') * 10,
+        [b'.' | b',', d, e] if d.is_ascii_digit() && e.is_ascii_digit() => digits(&[*d, *e]),
+        _ => return None,
+    };
+    Some(whole * 100 + frac)
 }
 
 /// `1.234.567` with `.` as separator: groups of three digits after the first.
@@ -955,6 +1010,42 @@ mod tests {
         for text in ["", "-1", "1,2,3", "1.2.3", "abc", "1.2.3,4.5"] {
             assert!(euro_cents(text, Comma).is_err(), "{text}");
         }
+    }
+
+    proptest::proptest! {
+        /// The quick reading of plain amounts agrees with the general one wherever it
+        /// answers, in both notations.
+        #[test]
+        fn plain_amounts_read_as_written_ones(text in "[0-9]{0,14}([.,][0-9]{0,4})?( ?EUR)?") {
+            if let Some(cents) = plain_cents(&text) {
+                for mark in [DecimalMark::Comma, DecimalMark::Dot] {
+                    proptest::prop_assert_eq!(written_cents(&text, mark), Ok(cents));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_records_digest_as_their_whole_text() {
+        let long = "è".repeat(200);
+        let mut digest = Digest::new();
+        digest
+            .text("URP-1")
+            .text(&long)
+            .number(Some(-5))
+            .text(&long);
+        let mut text = Vec::new();
+        for part in [
+            b"URP-1".as_slice(),
+            long.as_bytes(),
+            &(-5i64).to_le_bytes(),
+            long.as_bytes(),
+        ] {
+            text.extend_from_slice(part);
+            text.push(0x1f);
+        }
+        assert!(text.len() > Digest::BUFFER);
+        assert_eq!(digest.finish(), xxhash_rust::xxh3::xxh3_128(&text));
     }
 
     #[test]

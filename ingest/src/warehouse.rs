@@ -661,6 +661,15 @@ fn describe(reader: &LogReader) -> String {
         crate::dialect::DecimalMark::Comma => "decimal comma",
         crate::dialect::DecimalMark::Dot => "decimal point",
     };
+    let text = describe_text(d, encoding, decimal);
+    if d.gzip {
+        format!("gzip; {text}")
+    } else {
+        text
+    }
+}
+
+fn describe_text(d: &Dialect, encoding: &str, decimal: &str) -> String {
     match d.format {
         Format::JsonLines => format!("json-lines; {encoding}"),
         Format::JsonArray => format!("json array; {encoding}"),
