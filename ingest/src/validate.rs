@@ -198,7 +198,7 @@ impl std::fmt::Debug for FieldParser {
     }
 }
 
-/// Words used in Italian back-office exports for the canonical values.
+/// Words used in Italian (and English) back-office exports for the canonical values.
 const SYNONYMS: &[(&str, &[(&str, &str)])] = &[
     (
         "channel",
@@ -246,6 +246,23 @@ const SYNONYMS: &[(&str, &[(&str, &str)])] = &[
             ("telematica", "online"),
             ("digitale", "online"),
             ("mobile", "app"),
+            // English, as exports of other European back offices write them.
+            ("website", "online"),
+            ("web_portal", "online"),
+            ("portal", "online"),
+            ("online_portal", "online"),
+            ("mobile_app", "app"),
+            ("counter", "sportello"),
+            ("front_desk", "sportello"),
+            ("desk", "sportello"),
+            ("in_person", "sportello"),
+            ("walk_in", "sportello"),
+            ("paper", "sportello"),
+            ("phone", "telefono"),
+            ("telephone", "telefono"),
+            ("post", "posta"),
+            ("postal_mail", "posta"),
+            ("letter", "posta"),
         ],
     ),
     (
@@ -316,6 +333,48 @@ const SYNONYMS: &[(&str, &[(&str, &str)])] = &[
             ("da_lavorare", "pending"),
             ("sospeso", "pending"),
             ("aperto", "pending"),
+            ("inevasa", "pending"),
+            ("da_evadere", "pending"),
+            ("in_carico", "pending"),
+            ("presa_in_carico", "pending"),
+            ("assegnata", "pending"),
+            ("in_attesa_di_integrazione", "pending"),
+            ("decaduta", "abandoned"),
+            ("scaduta", "abandoned"),
+            ("improcedibile", "rejected"),
+            ("irricevibile", "rejected"),
+            ("inammissibile", "rejected"),
+            // English.
+            ("complete", "completed"),
+            ("done", "completed"),
+            ("closed", "completed"),
+            ("approved", "completed"),
+            ("granted", "completed"),
+            ("accepted", "completed"),
+            ("issued", "completed"),
+            ("resolved", "completed"),
+            ("finished", "completed"),
+            ("fulfilled", "completed"),
+            ("refused", "rejected"),
+            ("denied", "rejected"),
+            ("declined", "rejected"),
+            ("not_approved", "rejected"),
+            ("cancelled", "abandoned"),
+            ("canceled", "abandoned"),
+            ("withdrawn", "abandoned"),
+            ("expired", "abandoned"),
+            ("draft", "abandoned"),
+            ("open", "pending"),
+            ("in_progress", "pending"),
+            ("processing", "pending"),
+            ("submitted", "pending"),
+            ("received", "pending"),
+            ("new", "pending"),
+            ("under_review", "pending"),
+            ("in_review", "pending"),
+            ("on_hold", "pending"),
+            ("waiting", "pending"),
+            ("suspended", "pending"),
         ],
     ),
     (
@@ -341,6 +400,11 @@ const SYNONYMS: &[(&str, &[(&str, &str)])] = &[
             ("carta_nazionale_dei_servizi", "cns"),
             ("ts_cns", "cns"),
             ("federa_pro", "federa"),
+            ("password", "none"),
+            ("spid_level_1", "spid"),
+            ("spid_level_2", "spid"),
+            ("spid_level_3", "spid"),
+            ("electronic_identity_card", "cie"),
         ],
     ),
 ];
@@ -593,19 +657,22 @@ impl FieldParser {
         {
             return Ok((t.with_timezone(&Utc), false));
         }
-        if let Some(naive) = LOCAL
-            .iter()
-            .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        let local = |text: &str| {
+            LOCAL
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+                .map(|naive| (naive, false))
+                .or_else(|| {
+                    DATES
+                        .iter()
+                        .find_map(|f| NaiveDate::parse_from_str(text, f).ok())
+                        .map(|date| (date.and_time(chrono::NaiveTime::MIN), true))
+                })
+        };
+        if let Some((naive, date_only)) =
+            local(text).or_else(|| rewritten_date(text).and_then(|again| local(&again)))
         {
-            return self.local(field, text, naive).map(|t| (t, false));
-        }
-        if let Some(date) = DATES
-            .iter()
-            .find_map(|f| NaiveDate::parse_from_str(text, f).ok())
-        {
-            return self
-                .local(field, text, date.and_time(chrono::NaiveTime::MIN))
-                .map(|t| (t, true));
+            return self.local(field, text, naive).map(|t| (t, date_only));
         }
         Err(bad(
             "use ISO 8601 such as 2017-06-12T09:30:00+02:00, or dd/mm/yyyy hh:mm in local time",
@@ -632,6 +699,61 @@ impl FieldParser {
                 ),
             )),
         }
+    }
+}
+
+/// Dates in the forms of database exports, rewritten in a form of the lists above:
+/// Oracle's `04-MAR-17` or `04-MAG-2017 10:22` (English or Italian month abbreviations, any
+/// case) as `04/03/17` or `04/05/2017 10:22`, and ISO 8601's basic `20170304` or
+/// `20170304102200` (also with `T` or a space before the time) as `2017-03-04[ 10:22:00]`.
+fn rewritten_date(text: &str) -> Option<String> {
+    const MONTHS: [[&str; 2]; 12] = [
+        ["jan", "gen"],
+        ["feb", "feb"],
+        ["mar", "mar"],
+        ["apr", "apr"],
+        ["may", "mag"],
+        ["jun", "giu"],
+        ["jul", "lug"],
+        ["aug", "ago"],
+        ["sep", "set"],
+        ["oct", "ott"],
+        ["nov", "nov"],
+        ["dec", "dic"],
+    ];
+    let (date, time) = match text.split_once(' ') {
+        Some((date, time)) => (date, Some(time)),
+        None => (text, None),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if let [day, month, year] = date.split('-').collect::<Vec<_>>()[..] {
+        let month = month.to_lowercase();
+        let number = MONTHS
+            .iter()
+            .position(|names| names.contains(&month.as_str()))?
+            + 1;
+        if !(digits(day) && digits(year) && [2, 4].contains(&year.len())) {
+            return None;
+        }
+        let date = format!("{day}/{number:02}/{year}");
+        return Some(match time {
+            Some(time) => format!("{date} {time}"),
+            None => date,
+        });
+    }
+    let basic = |t: &str| {
+        (digits(t) && t.len() == 6).then(|| format!("{}:{}:{}", &t[..2], &t[2..4], &t[4..]))
+    };
+    let iso = |d: &str| format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..8]);
+    let (date, time) = match (date.split_once('T'), time) {
+        (Some((date, time)), None) => (date, Some(time)),
+        _ => (date, time),
+    };
+    match (date.len(), time) {
+        (8, None) if digits(date) => Some(iso(date)),
+        (14, None) if digits(date) => Some(format!("{} {}", iso(date), basic(&date[8..])?)),
+        (8, Some(time)) if digits(date) => Some(format!("{} {}", iso(date), basic(time)?)),
+        _ => None,
     }
 }
 
@@ -839,8 +961,8 @@ mod tests {
             (3, "30/02/2017", "submitted_at"),
             (3, "26/03/2017 02:30", "submitted_at"),
             (4, "2017-06-11T09:30:00+02:00", "completed_at"),
-            (5, "done", "status"),
-            (6, "password", "auth_method"),
+            (5, "forse", "status"),
+            (6, "impronta digitale", "auth_method"),
             (8, "-3.00", "amount_eur"),
             (8, "12,5,0", "amount_eur"),
             (9, "11", "satisfaction"),
@@ -885,6 +1007,23 @@ mod tests {
             "2017/09/05 10:22",
         ] {
             assert_eq!(utc(text), "2017-09-05T08:22:00+00:00", "{text}");
+        }
+        // Database exports: Oracle's month abbreviations, in English or Italian, and ISO
+        // 8601's basic form.
+        for text in [
+            "05-SEP-17 10:22",
+            "05-set-2017 10:22:00",
+            "20170905102200",
+            "20170905T102200",
+            "20170905 102200",
+        ] {
+            assert_eq!(utc(text), "2017-09-05T08:22:00+00:00", "{text}");
+        }
+        assert_eq!(utc("05-OTT-17"), "2017-10-04T22:00:00+00:00");
+        assert_eq!(utc("20171005"), "2017-10-04T22:00:00+00:00");
+        assert!(p.timestamp("t", "20171005").unwrap().1, "a date only");
+        for text in ["05-XYZ-17", "5-SEP", "2017100", "20171005 1022", "20171305"] {
+            assert!(p.timestamp("t", text).is_err(), "{text}");
         }
         assert_eq!(utc("05/09/17"), "2017-09-04T22:00:00+00:00");
         assert_eq!(utc("2017/09/05"), "2017-09-04T22:00:00+00:00");
@@ -944,6 +1083,25 @@ mod tests {
             with("Telematica", "Esito negativo", "Tessera sanitaria"),
             (Channel::Online, Status::Rejected, Some(AuthMethod::Cns))
         );
+        assert_eq!(
+            with("Sportello", "Improcedibile", "Nessuna").1,
+            Status::Rejected
+        );
+        // English exports.
+        assert_eq!(
+            with("Website", "In progress", "SPID level 2"),
+            (Channel::Online, Status::Pending, Some(AuthMethod::Spid))
+        );
+        assert_eq!(
+            with("Front desk", "Cancelled", "Password"),
+            (
+                Channel::Sportello,
+                Status::Abandoned,
+                Some(AuthMethod::None)
+            )
+        );
+        assert_eq!(with("Phone", "Refused", "").1, Status::Rejected);
+        assert_eq!(with("Post", "Approved", "").1, Status::Completed);
     }
 
     #[test]
