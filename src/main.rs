@@ -44,7 +44,7 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
     },
-    /// Load service logs (requests or surveys; CSV in any common dialect, JSON Lines or arrays, spreadsheets; also gzip-compressed)
+    /// Load service logs (requests or surveys; CSV in any common dialect, JSON Lines or arrays, spreadsheets; also gzip-compressed or in a zip archive)
     /// into the warehouse as one atomic commit.
     Ingest {
         #[command(flatten)]

@@ -336,6 +336,30 @@ fn gzipped(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+/// What a warehouse holds of an ingest: the quarantined rows and the stored requests.
+fn contents(
+    w: &Warehouse,
+) -> (
+    Vec<[String; 3]>,
+    Vec<std::collections::HashMap<String, String>>,
+) {
+    let quarantine = csv_rows(&run_ok(&[
+        "quarantine",
+        "--format",
+        "csv",
+        "--warehouse",
+        s(&w.path),
+    ]))
+    .into_iter()
+    .map(|r| [r["line"].clone(), r["field"].clone(), r["reason"].clone()])
+    .collect();
+    let stored = w.query(
+        "SELECT request_id, service, channel, status, amount_eur, \
+         CAST(submitted_at AS VARCHAR) AS t FROM requests ORDER BY request_id",
+    );
+    (quarantine, stored)
+}
+
 /// A compressed export gives what the same export gives uncompressed (whose figures are
 /// checked by hand above): the same rows, the same quarantine lines.
 #[test]
@@ -343,20 +367,6 @@ fn a_gzip_compressed_export_ingests_as_its_text() {
     let plain = fixtures().join("municipal_export.csv");
     let expected = warehouse();
     expected.ingest(&[s(&plain)]);
-    let quarantine = |w: &Warehouse| {
-        csv_rows(&run_ok(&[
-            "quarantine",
-            "--format",
-            "csv",
-            "--warehouse",
-            s(&w.path),
-        ]))
-        .into_iter()
-        .map(|r| (r["line"].clone(), r["field"].clone(), r["reason"].clone()))
-        .collect::<Vec<_>>()
-    };
-    let stored = "SELECT request_id, service, channel, status, amount_eur, \
-                  CAST(submitted_at AS VARCHAR) AS t FROM requests ORDER BY request_id";
 
     let w = warehouse();
     let file = w.file(
@@ -373,8 +383,7 @@ fn a_gzip_compressed_export_ingests_as_its_text() {
         dialect.starts_with("gzip;") && dialect.contains("windows-1252"),
         "{dialect}"
     );
-    assert_eq!(quarantine(&w), quarantine(&expected));
-    assert_eq!(w.query(stored), expected.query(stored));
+    assert_eq!(contents(&w), contents(&expected));
     // The file as stored is recognised the next time.
     let again = w.ingest(&[s(&file)]);
     assert!(again["files"][0]["skipped"].is_string(), "{again}");
@@ -392,6 +401,39 @@ fn a_gzip_compressed_export_ingests_as_its_text() {
     assert_eq!(summary["rows_accepted"], 2_001, "{summary}");
     let row = w.query("SELECT service FROM requests WHERE request_id = 'G-LATE'");
     assert_eq!(row[0]["service"], "visite_forlì");
+}
+
+/// An archive holding the export (and a note) gives what the export gives by itself.
+#[test]
+fn a_zip_archive_holding_an_export_ingests_as_that_export() {
+    use std::io::Write;
+    let plain = fixtures().join("municipal_export.csv");
+    let expected = warehouse();
+    expected.ingest(&[s(&plain)]);
+
+    let w = warehouse();
+    let path = w.dir.path().join("estrazione.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    zip.start_file("LEGGIMI.txt", options).unwrap();
+    zip.write_all(b"Estrazione delle pratiche").unwrap();
+    zip.start_file("estrazione/pratiche.csv", options).unwrap();
+    zip.write_all(&std::fs::read(&plain).unwrap()).unwrap();
+    zip.finish().unwrap();
+
+    let summary = w.ingest(&[s(&path)]);
+    assert_eq!(summary["rows_read"], 17);
+    assert_eq!(summary["rows_accepted"], 6);
+    assert_eq!(summary["rows_quarantined"], 10);
+    assert_eq!(summary["rows_duplicate"], 1);
+    let dialect = summary["files"][0]["dialect"].as_str().unwrap();
+    assert!(
+        dialect.contains("estrazione/pratiche.csv") && dialect.contains("windows-1252"),
+        "{dialect}"
+    );
+    assert_eq!(contents(&w), contents(&expected));
+    let again = w.ingest(&[s(&path)]);
+    assert!(again["files"][0]["skipped"].is_string(), "{again}");
 }
 
 /// Excel's "Unicode text" export: UTF-16 with a byte order mark, tab-separated, CRLF.

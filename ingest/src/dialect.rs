@@ -8,6 +8,7 @@ use std::path::Path;
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
+use crate::archive;
 use crate::error::{Error, Result};
 use crate::profile::Profile;
 
@@ -97,6 +98,9 @@ pub struct Dialect {
     /// The file is gzip-compressed (`.csv.gz`, `.jsonl.gz`): the text above is what it holds.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub gzip: bool,
+    /// The file is a zip archive and this is the export inside it that is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip_member: Option<String>,
 }
 
 /// What reading a file tells before parsing it: complete once the file has been read from
@@ -110,6 +114,8 @@ pub struct FileScan {
     pub bytes: u64,
     /// The file is gzip-compressed; everything below describes the text it holds.
     pub gzip: bool,
+    /// The file is a zip archive; everything below describes the text of this member.
+    pub zip_member: Option<String>,
     /// Line ends (`\n`) in the file: an upper bound of its rows, to size buffers. An
     /// estimate from the first bytes while partial.
     pub lines: u64,
@@ -134,12 +140,14 @@ impl FileScan {
     pub fn of_head(path: &Path) -> Result<FileScan> {
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let bytes = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let gzip = is_gzip(&mut file).map_err(|e| Error::io(path, e))?;
-        let (text_bytes, mut text): (u64, Box<dyn Read>) = if gzip {
-            let size = gzip_text_size(&mut file, bytes).map_err(|e| Error::io(path, e))?;
-            (size, Box::new(MultiGzDecoder::new(BufReader::new(file))))
-        } else {
-            (bytes, Box::new(file))
+        let packing = Packing::of(path, &mut file)?;
+        let (text_bytes, mut text): (u64, Box<dyn Read>) = match &packing {
+            Packing::Gzip => {
+                let size = gzip_text_size(&mut file, bytes).map_err(|e| Error::io(path, e))?;
+                (size, Box::new(MultiGzDecoder::new(BufReader::new(file))))
+            }
+            Packing::Zip(member) => (member.size, Box::new(archive::open_member(path, member)?)),
+            Packing::Plain => (bytes, Box::new(file)),
         };
         let mut head = vec![0u8; HEAD_BYTES];
         let n = read_full(&mut text, &mut head).map_err(|e| Error::io(path, e))?;
@@ -160,7 +168,8 @@ impl FileScan {
         Ok(FileScan {
             sha256: String::new(),
             bytes,
-            gzip,
+            gzip: packing == Packing::Gzip,
+            zip_member: packing.member_name(),
             lines,
             valid_utf8,
             utf8_bom: head.starts_with(&[0xEF, 0xBB, 0xBF]),
@@ -184,6 +193,13 @@ pub struct ScanningReader {
 enum ScannedInput {
     Plain(Hashing),
     Gzip(Box<MultiGzDecoder<BufReader<Hashing>>>),
+    /// The text of a zip member; the archive was hashed by a pass of its own.
+    Member {
+        text: archive::MemberText,
+        member: String,
+        sha256: String,
+        bytes: u64,
+    },
 }
 
 /// The stored bytes of a file, hashed and counted as they are read.
@@ -231,21 +247,30 @@ impl Read for ScanningReader {
         let n = match &mut self.input {
             ScannedInput::Plain(file) => file.read(buf)?,
             ScannedInput::Gzip(text) => text.read(buf)?,
+            ScannedInput::Member { text, .. } => text.read(buf)?,
         };
         if n > 0 {
             self.text.update(&buf[..n]);
         } else if let Ok(mut slot) = self.slot.lock()
             && slot.is_none()
         {
-            let (stored, gzip) = match &self.input {
-                ScannedInput::Plain(file) => (file, false),
-                ScannedInput::Gzip(text) => (text.get_ref().get_ref(), true),
+            let stored = |file: &Hashing| (hex::encode(file.hasher.clone().finalize()), file.bytes);
+            let ((sha256, bytes), gzip, zip_member) = match &self.input {
+                ScannedInput::Plain(file) => (stored(file), false, None),
+                ScannedInput::Gzip(text) => (stored(text.get_ref().get_ref()), true, None),
+                ScannedInput::Member {
+                    member,
+                    sha256,
+                    bytes,
+                    ..
+                } => ((sha256.clone(), *bytes), false, Some(member.clone())),
             };
             let text = std::mem::replace(&mut self.text, TextCheck::new());
             *slot = Some(FileScan {
-                sha256: hex::encode(stored.hasher.clone().finalize()),
-                bytes: stored.bytes,
+                sha256,
+                bytes,
                 gzip,
+                zip_member,
                 lines: text.lines,
                 valid_utf8: text.valid_utf8 && text.carry.is_empty(),
                 utf8_bom: text.head.starts_with(&[0xEF, 0xBB, 0xBF]),
@@ -256,12 +281,61 @@ impl Read for ScanningReader {
     }
 }
 
-/// Whether `file` starts with gzip's magic number; leaves it at its start.
-fn is_gzip(file: &mut File) -> std::io::Result<bool> {
-    let mut magic = [0u8; 2];
-    let n = read_full(file, &mut magic)?;
-    file.seek(SeekFrom::Start(0))?;
-    Ok(n == 2 && magic == [0x1f, 0x8b])
+impl ScanningReader {
+    /// Reads the text of the data file inside the zip archive at `path`, after hashing the
+    /// archive (it is read by seeking in it, so the hash cannot be taken on the way).
+    pub fn zip_member(path: &Path, member: &archive::Member, slot: ScanSlot) -> Result<Self> {
+        let mut hashing = Hashing {
+            file: File::open(path).map_err(|e| Error::io(path, e))?,
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::io(path, e))?;
+        Ok(ScanningReader {
+            input: ScannedInput::Member {
+                text: archive::open_member(path, member)?,
+                member: member.name.clone(),
+                sha256: hex::encode(hashing.hasher.finalize()),
+                bytes: hashing.bytes,
+            },
+            text: TextCheck::new(),
+            slot,
+        })
+    }
+}
+
+/// How a file's text is stored in it.
+#[derive(Debug, PartialEq, Eq)]
+enum Packing {
+    Plain,
+    Gzip,
+    Zip(archive::Member),
+}
+
+impl Packing {
+    /// Told by the first bytes of `file` (a spreadsheet, also a zip file, is plain here: it is
+    /// read as a workbook). Leaves the file at its start.
+    fn of(path: &Path, file: &mut File) -> Result<Packing> {
+        let mut magic = [0u8; 8];
+        let n = read_full(file, &mut magic).map_err(|e| Error::io(path, e))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io(path, e))?;
+        let magic = &magic[..n];
+        Ok(if magic.starts_with(&[0x1f, 0x8b]) {
+            Packing::Gzip
+        } else if archive::is_zip(magic) && !crate::spreadsheet::is_spreadsheet(path, magic) {
+            Packing::Zip(archive::data_member(path)?)
+        } else {
+            Packing::Plain
+        })
+    }
+
+    fn member_name(&self) -> Option<String> {
+        match self {
+            Packing::Zip(member) => Some(member.name.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// The size of the text a gzip file holds, from the size its last member records (modulo
@@ -286,10 +360,12 @@ fn gzip_text_size(file: &mut File, stored: u64) -> std::io::Result<u64> {
 /// a [`ScanningReader`] read to its end, before parsing instead of during it.
 pub fn scan_file(path: &Path) -> Result<FileScan> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let gzip = is_gzip(&mut file).map_err(|e| Error::io(path, e))?;
     let slot = ScanSlot::default();
-    let mut reader =
-        BufReader::with_capacity(1 << 20, ScanningReader::new(file, gzip, slot.clone()));
+    let reader = match Packing::of(path, &mut file)? {
+        Packing::Zip(member) => ScanningReader::zip_member(path, &member, slot.clone())?,
+        packing => ScanningReader::new(file, packing == Packing::Gzip, slot.clone()),
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, reader);
     std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| Error::io(path, e))?;
     slot.lock()
         .ok()
@@ -370,6 +446,7 @@ impl Dialect {
                 decimal: DecimalMark::Dot,
                 sheet: settings.sheet.clone(),
                 gzip: false,
+                zip_member: None,
             });
         }
         let encoding = match Encoding::from_profile(&settings.encoding) {
@@ -383,7 +460,10 @@ impl Dialect {
         let head = decode(&scan.head, encoding);
         let head = head.trim_start_matches('\u{feff}');
         let first_line = head.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        let extension = text_extension(path);
+        let extension = match &scan.zip_member {
+            Some(member) => text_extension(Path::new(member)),
+            None => text_extension(path),
+        };
         let first = first_line.trim_start();
         let format = if first.starts_with('[') && (extension == "json" || looks_like_json(head)) {
             Format::JsonArray
@@ -416,6 +496,7 @@ impl Dialect {
             decimal,
             sheet: None,
             gzip: scan.gzip,
+            zip_member: scan.zip_member.clone(),
         })
     }
 
@@ -438,11 +519,31 @@ impl Dialect {
                 self.sheet.as_deref(),
             )?));
         }
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let file: Box<dyn Read + Send> = match (scan, self.gzip) {
-            (Some(slot), gzip) => Box::new(ScanningReader::new(file, gzip, slot.clone())),
-            (None, true) => Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file))),
-            (None, false) => Box::new(file),
+        let file: Box<dyn Read + Send> = match (&self.zip_member, scan) {
+            (Some(name), scan) => {
+                let member = archive::data_member(path)?;
+                if &member.name != name {
+                    return Err(Error::DialectChanged {
+                        path: path.to_path_buf(),
+                    });
+                }
+                match scan {
+                    Some(slot) => {
+                        Box::new(ScanningReader::zip_member(path, &member, slot.clone())?)
+                    }
+                    None => Box::new(archive::open_member(path, &member)?),
+                }
+            }
+            (None, scan) => {
+                let file = File::open(path).map_err(|e| Error::io(path, e))?;
+                match (scan, self.gzip) {
+                    (Some(slot), gzip) => Box::new(ScanningReader::new(file, gzip, slot.clone())),
+                    (None, true) => {
+                        Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file)))
+                    }
+                    (None, false) => Box::new(file),
+                }
+            }
         };
         let encoding = self.encoding.codec();
         let decoder = encoding_rs_io::DecodeReaderBytesBuilder::new()
@@ -944,6 +1045,52 @@ mod tests {
             .read_to_string(&mut again)
             .unwrap();
         assert_eq!(again, read);
+    }
+
+    /// A zip archive is hashed as stored, and described, sniffed and counted as the export
+    /// inside it, whose name tells the format.
+    #[test]
+    fn a_zip_archive_is_scanned_as_the_export_it_holds() {
+        use std::io::Write;
+        let mut text = String::from("{\"request_id\": \"R0\", \"service\": \"suap\"}\n");
+        for i in 1..3_000 {
+            text.push_str(&format!(
+                "{{\"request_id\": \"R{i}\", \"service\": \"suap\"}}\n"
+            ));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("richieste.zip");
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        zip.start_file("richieste.jsonl", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+        zip.finish().unwrap();
+        let stored = std::fs::read(&path).unwrap();
+
+        let whole = scan_file(&path).unwrap();
+        assert_eq!(whole.zip_member.as_deref(), Some("richieste.jsonl"));
+        assert!(!whole.gzip);
+        assert_eq!(whole.sha256, hex::encode(Sha256::digest(&stored)));
+        assert_eq!(whole.bytes, stored.len() as u64);
+        assert_eq!(whole.lines, 3_000);
+        assert!(whole.valid_utf8);
+        let partial = FileScan::of_head(&path).unwrap();
+        assert_eq!(partial.head, whole.head);
+        assert!(partial.lines >= 3_000, "not short: {}", partial.lines);
+
+        let d = Dialect::detect(&path, &partial, &Profile::default()).unwrap();
+        assert_eq!(d.format, Format::JsonLines);
+        assert_eq!(d.zip_member.as_deref(), Some("richieste.jsonl"));
+        let slot = ScanSlot::default();
+        let mut read = String::new();
+        d.open(&path, Some(&slot))
+            .unwrap()
+            .read_to_string(&mut read)
+            .unwrap();
+        assert_eq!(read, text);
+        assert_eq!(slot.lock().unwrap().take().unwrap(), whole);
+        // A workbook is a zip file too, and stays a workbook.
+        assert!(detect(&stored, "richieste.xlsx").zip_member.is_none());
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub enum Error {
     /// A spreadsheet could not be opened, or has no such sheet.
     #[error("{}: {message}", path.display())]
     Spreadsheet { path: PathBuf, message: String },
+    /// A zip archive could not be read, or does not hold exactly one export.
+    #[error("{}: {message}", path.display())]
+    Archive { path: PathBuf, message: String },
     /// The file is empty: not even a header row.
     #[error("{}: the file is empty (no header row)", path.display())]
     EmptyFile { path: PathBuf },

@@ -8,6 +8,7 @@
 //! Writing goes through polars; readers on the other side (DataFusion, DuckDB, polars) meet
 //! this crate only at the Parquet files it writes and at the names in [`schema`].
 
+pub mod archive;
 pub mod dialect;
 pub mod error;
 pub mod frames;

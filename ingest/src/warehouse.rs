@@ -662,10 +662,10 @@ fn describe(reader: &LogReader) -> String {
         crate::dialect::DecimalMark::Dot => "decimal point",
     };
     let text = describe_text(d, encoding, decimal);
-    if d.gzip {
-        format!("gzip; {text}")
-    } else {
-        text
+    match (&d.zip_member, d.gzip) {
+        (Some(member), _) => format!("zip member `{member}`; {text}"),
+        (None, true) => format!("gzip; {text}"),
+        (None, false) => text,
     }
 }
 
