@@ -1,5 +1,5 @@
 //! Recognising the columns of a log from its header: canonical names, the common Italian
-//! names of municipal exports, and a profile's explicit mapping.
+//! (and English) names of municipal exports, and a profile's explicit mapping.
 
 use std::collections::BTreeMap;
 
@@ -65,6 +65,21 @@ impl LogKind {
                         "n_protocollo",
                         "pratica",
                         "id",
+                        // English.
+                        "case_id",
+                        "case_number",
+                        "case_no",
+                        "case_reference",
+                        "request_number",
+                        "request_no",
+                        "request_reference",
+                        "reference_number",
+                        "reference",
+                        "ticket_id",
+                        "ticket_number",
+                        "application_id",
+                        "application_number",
+                        "record_id",
                     ],
                 ),
                 (
@@ -84,6 +99,15 @@ impl LogKind {
                         "tipologia_richiesta",
                         "tipo_istanza",
                         "tipologia",
+                        // English.
+                        "service_name",
+                        "service_code",
+                        "service_type",
+                        "procedure",
+                        "procedure_type",
+                        "case_type",
+                        "request_type",
+                        "application_type",
                     ],
                 ),
                 (
@@ -101,6 +125,13 @@ impl LogKind {
                         "modalita_di_invio",
                         "mezzo_presentazione",
                         "modalita",
+                        // English.
+                        "submission_channel",
+                        "channel_of_submission",
+                        "access_channel",
+                        "contact_channel",
+                        "submission_method",
+                        "submitted_via",
                     ],
                 ),
                 (
@@ -119,6 +150,25 @@ impl LogKind {
                         "data_apertura",
                         "data_creazione",
                         "data",
+                        // English.
+                        "submitted",
+                        "date_submitted",
+                        "submission_date",
+                        "submitted_on",
+                        "submission_time",
+                        "created",
+                        "created_at",
+                        "created_on",
+                        "creation_date",
+                        "date_created",
+                        "opened_at",
+                        "opened_on",
+                        "date_opened",
+                        "received_at",
+                        "date_received",
+                        "request_date",
+                        "application_date",
+                        "date",
                     ],
                 ),
                 (
@@ -134,6 +184,23 @@ impl LogKind {
                         "data_esito",
                         "data_rilascio",
                         "data_provvedimento",
+                        // English.
+                        "completed",
+                        "date_completed",
+                        "completion_date",
+                        "completed_on",
+                        "closed",
+                        "closed_at",
+                        "closed_on",
+                        "date_closed",
+                        "closing_date",
+                        "resolved",
+                        "resolved_at",
+                        "resolved_on",
+                        "date_resolved",
+                        "resolution_date",
+                        "finished_at",
+                        "decision_date",
                     ],
                 ),
                 (
@@ -148,6 +215,13 @@ impl LogKind {
                         "stato_istanza",
                         "esito_pratica",
                         "esito_procedimento",
+                        // English.
+                        "state",
+                        "case_status",
+                        "request_status",
+                        "application_status",
+                        "outcome",
+                        "result",
                     ],
                 ),
                 (
@@ -162,6 +236,14 @@ impl LogKind {
                         "identita_digitale",
                         "modalita_accesso",
                         "tipo_accesso",
+                        // English.
+                        "authentication",
+                        "authentication_method",
+                        "auth",
+                        "login_method",
+                        "sign_in_method",
+                        "identity_provider",
+                        "idp",
                     ],
                 ),
                 (
@@ -178,6 +260,16 @@ impl LogKind {
                         "cod_fisc",
                         "codfisc",
                         "c_f",
+                        // English.
+                        "tax_code",
+                        "fiscal_code",
+                        "tax_id",
+                        "national_id",
+                        "personal_id",
+                        "citizen",
+                        "citizen_code",
+                        "applicant_id",
+                        "applicant_tax_code",
                     ],
                 ),
                 (
@@ -191,6 +283,20 @@ impl LogKind {
                         "importo_pagamento",
                         "importo_totale",
                         "totale",
+                        // English.
+                        "amount",
+                        "amount_paid",
+                        "amount_eur_paid",
+                        "fee",
+                        "fee_paid",
+                        "fee_eur",
+                        "fee_paid_eur",
+                        "payment",
+                        "payment_amount",
+                        "paid",
+                        "total",
+                        "price",
+                        "cost",
                     ],
                 ),
                 (
@@ -202,15 +308,41 @@ impl LogKind {
                         "gradimento",
                         "voto_gradimento",
                         "valutazione",
+                        // English.
+                        "rating",
+                        "score",
+                        "satisfaction_score",
+                        "satisfaction_rating",
+                        "customer_rating",
+                        "feedback_score",
                     ],
                 ),
             ],
             LogKind::Surveys => &[
                 (
                     "response_id",
-                    &["id_risposta", "id_questionario", "numero_risposta"],
+                    &[
+                        "id_risposta",
+                        "id_questionario",
+                        "numero_risposta",
+                        // English.
+                        "survey_response_id",
+                        "survey_id",
+                        "questionnaire_id",
+                        "feedback_id",
+                        "response_number",
+                    ],
                 ),
-                ("service", &["servizio", "codice_servizio"]),
+                (
+                    "service",
+                    &[
+                        "servizio",
+                        "codice_servizio",
+                        // English.
+                        "service_name",
+                        "service_code",
+                    ],
+                ),
                 (
                     "channel",
                     &[
@@ -218,6 +350,9 @@ impl LogKind {
                         "canale_presentazione",
                         "canale_di_accesso",
                         "modalita",
+                        // English.
+                        "submission_channel",
+                        "access_channel",
                     ],
                 ),
                 (
@@ -227,6 +362,15 @@ impl LogKind {
                         "data_compilazione",
                         "data_valutazione",
                         "data",
+                        // English.
+                        "response_date",
+                        "responded",
+                        "date_responded",
+                        "submitted_at",
+                        "submitted",
+                        "date_submitted",
+                        "created_at",
+                        "date",
                     ],
                 ),
                 (
@@ -238,11 +382,26 @@ impl LogKind {
                         "voto_soddisfazione",
                         "gradimento",
                         "voto_gradimento",
+                        // English.
+                        "rating",
+                        "satisfaction",
+                        "satisfaction_score",
+                        "grade",
                     ],
                 ),
                 (
                     "request_id",
-                    &["id_pratica", "id_richiesta", "numero_pratica"],
+                    &[
+                        "id_pratica",
+                        "id_richiesta",
+                        "numero_pratica",
+                        // English.
+                        "case_id",
+                        "case_number",
+                        "ticket_id",
+                        "application_id",
+                        "request_number",
+                    ],
                 ),
             ],
         }
@@ -268,7 +427,108 @@ impl LogKind {
                     .position(|n| *n == name)
                     .map(|rank| (*c, rank + 1))
             })
-            .or_else(|| self.by_words(&name).map(|c| (c, FALLBACK_RANK)))
+            .or_else(|| {
+                self.by_words(&name)
+                    .or_else(|| self.by_english_words(&name))
+                    .map(|c| (c, FALLBACK_RANK))
+            })
+    }
+
+    /// The same for English names (`Date of submission`, `Case reference number`,
+    /// `Amount paid in euro`). A name about a date or a time stands for a date column or for
+    /// none: `Payment date` is not an amount.
+    fn by_english_words(self, name: &str) -> Option<&'static str> {
+        let words: Vec<&str> = name.split('_').collect();
+        let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+        if has(&["date", "time", "timestamp", "datetime", "when", "day"]) {
+            return match self {
+                LogKind::Requests
+                    if has(&[
+                        "submitted",
+                        "submission",
+                        "created",
+                        "creation",
+                        "received",
+                        "receipt",
+                        "opened",
+                        "filed",
+                        "application",
+                        "request",
+                    ]) =>
+                {
+                    Some("submitted_at")
+                }
+                LogKind::Requests
+                    if has(&[
+                        "completed",
+                        "completion",
+                        "closed",
+                        "closing",
+                        "closure",
+                        "resolved",
+                        "resolution",
+                        "decision",
+                        "decided",
+                        "finished",
+                        "end",
+                    ]) =>
+                {
+                    Some("completed_at")
+                }
+                LogKind::Surveys
+                    if has(&[
+                        "response",
+                        "responded",
+                        "survey",
+                        "feedback",
+                        "submitted",
+                        "submission",
+                    ]) =>
+                {
+                    Some("responded_at")
+                }
+                _ => None,
+            };
+        }
+        let reference = has(&["id", "number", "no", "nr", "ref", "reference", "code"]);
+        match self {
+            LogKind::Requests => {
+                if has(&["tax", "fiscal"]) || has(&["citizen", "applicant"]) && reference {
+                    Some("citizen_id")
+                } else if has(&["authentication", "login", "auth", "identity"]) {
+                    Some("auth_method")
+                } else if has(&["status", "state", "outcome"]) {
+                    Some("status")
+                } else if has(&["channel"]) {
+                    Some("channel")
+                } else if has(&["amount", "fee", "paid", "payment"]) {
+                    Some("amount_eur")
+                } else if has(&["rating", "satisfaction"]) {
+                    Some("satisfaction")
+                } else if reference && has(&["case", "request", "application", "ticket", "file"]) {
+                    Some("request_id")
+                } else if has(&["service", "procedure"]) {
+                    Some("service")
+                } else {
+                    None
+                }
+            }
+            LogKind::Surveys => {
+                if reference && has(&["response", "survey", "questionnaire", "feedback"]) {
+                    Some("response_id")
+                } else if reference && has(&["case", "request", "application", "ticket"]) {
+                    Some("request_id")
+                } else if has(&["rating", "score", "satisfaction"]) {
+                    Some("score")
+                } else if has(&["channel"]) {
+                    Some("channel")
+                } else if has(&["service"]) {
+                    Some("service")
+                } else {
+                    None
+                }
+            }
+        }
     }
 
     /// The column a name stands for by the words in it, when it is none of the listed names
@@ -601,6 +861,70 @@ mod tests {
     }
 
     /// Names no list has, recognised by their words; listed names still win.
+    #[test]
+    fn english_headers_of_other_back_offices() {
+        let listed = names(&[
+            "Case number",
+            "Service name",
+            "Submission channel",
+            "Date submitted",
+            "Date closed",
+            "Case status",
+            "Login method",
+            "Tax code",
+            "Fee paid (EUR)",
+            "Rating",
+        ]);
+        let by_words = names(&[
+            "Application reference number",
+            "Type of service",
+            "Channel used",
+            "Date of submission",
+            "Decision date",
+            "Current status",
+            "Identity used for login",
+            "Applicant ID",
+            "Amount in euro",
+            "Satisfaction (1-10)",
+            "Payment date",
+        ]);
+        for header in [listed, by_words] {
+            let map = requests_map(&header);
+            let expected: Vec<Option<usize>> = (0..10).map(Some).collect();
+            assert_eq!(map.positions, expected, "{header:?}");
+        }
+        let survey = names(&[
+            "Response ID",
+            "Service",
+            "Channel",
+            "Response date",
+            "Score",
+            "Case number",
+        ]);
+        assert_eq!(
+            detect_kind(survey.iter().map(String::as_str)),
+            LogKind::Surveys
+        );
+        let canonical: Vec<Option<&str>> = survey
+            .iter()
+            .map(|n| LogKind::Surveys.canonical(n))
+            .collect();
+        assert_eq!(
+            canonical,
+            [
+                Some("response_id"),
+                Some("service"),
+                Some("channel"),
+                Some("responded_at"),
+                Some("score"),
+                Some("request_id")
+            ]
+        );
+        // A date about something else is no column: not an amount, not a submission.
+        assert_eq!(LogKind::Requests.canonical("Payment date"), None);
+        assert_eq!(LogKind::Requests.canonical("Date of birth"), None);
+    }
+
     #[test]
     fn unlisted_names_are_recognised_by_their_words() {
         let header = names(&[
