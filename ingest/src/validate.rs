@@ -488,7 +488,7 @@ impl FieldParser {
 
     /// Validates a request row given by canonical column (see `schema::INPUT_COLUMNS`).
     pub fn request(&self, v: &[Option<&str>]) -> Result<ServiceRequest, Rejection> {
-        let get = |i: usize| v.get(i).copied().flatten().map(str::trim).unwrap_or("");
+        let get = |i: usize| v.get(i).copied().flatten().map(present).unwrap_or("");
         let request_id = code("request_id", get(0))?;
         let service = code("service", get(1))?;
         let channel = self.vocabulary::<Channel>("channel", required("channel", get(2))?)?;
@@ -548,7 +548,7 @@ impl FieldParser {
 
     /// Validates a survey row given by canonical column (see `schema::SURVEY_INPUT_COLUMNS`).
     pub fn survey(&self, v: &[Option<&str>]) -> Result<SurveyResponse, Rejection> {
-        let get = |i: usize| v.get(i).copied().flatten().map(str::trim).unwrap_or("");
+        let get = |i: usize| v.get(i).copied().flatten().map(present).unwrap_or("");
         let response_id = code("response_id", get(0))?;
         let service = code("service", get(1))?;
         let channel = self.vocabulary::<Channel>("channel", required("channel", get(2))?)?;
@@ -754,6 +754,40 @@ fn rewritten_date(text: &str) -> Option<String> {
         (14, None) if digits(date) => Some(format!("{} {}", iso(date), basic(&date[8..])?)),
         (8, Some(time)) if digits(date) => Some(format!("{} {}", iso(date), basic(time)?)),
         _ => None,
+    }
+}
+
+/// A field's text, trimmed; empty when it is a marker of a missing value as exports write
+/// them (`-`, `N/D`, `n.d.`, `n/a`, `NULL`, `NaN`, Excel's `#N/D`, MySQL's zero date).
+fn present(text: &str) -> &str {
+    const MARKERS: [&str; 16] = [
+        "-",
+        "--",
+        "---",
+        "n/d",
+        "n.d.",
+        "n.d",
+        "nd",
+        "n/a",
+        "n.a.",
+        "na",
+        "null",
+        "nan",
+        "#n/d",
+        "#n/a",
+        "0000-00-00",
+        "0000-00-00 00:00:00",
+    ];
+    let text = text.trim();
+    let maybe = text.len() <= 19
+        && matches!(
+            text.as_bytes().first(),
+            Some(b'-' | b'n' | b'N' | b'#' | b'0')
+        );
+    if maybe && MARKERS.iter().any(|m| m.eq_ignore_ascii_case(text)) {
+        ""
+    } else {
+        text
     }
 }
 
@@ -1181,6 +1215,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn markers_of_missing_values_are_empty_fields() {
+        let p = parser(DecimalMark::Comma);
+        let mut row: Vec<Option<&str>> = GOOD.iter().map(|s| Some(*s)).collect();
+        row[4] = Some("N/D");
+        row[6] = Some(" - ");
+        row[7] = Some("NULL");
+        row[8] = Some("n.d.");
+        row[9] = Some("#N/D");
+        let r = p.request(&row).unwrap();
+        assert_eq!(
+            (
+                r.completed_at,
+                r.auth_method,
+                r.citizen_key,
+                r.amount_cents,
+                r.satisfaction
+            ),
+            (None, None, None, None, None)
+        );
+        row[4] = Some("0000-00-00 00:00:00");
+        assert_eq!(p.request(&row).unwrap().completed_at, None);
+        // A required field given as a marker is missing, and said so.
+        row[3] = Some("n/a");
+        let refused = p.request(&row).unwrap_err();
+        assert_eq!(
+            (refused.field.as_str(), refused.reason.as_str()),
+            ("submitted_at", "required value is empty")
+        );
+        // Values that only look alike are kept.
+        assert_eq!(present(" -3 "), "-3");
+        assert_eq!(present("none"), "none");
+        assert_eq!(present("Napoli"), "Napoli");
     }
 
     #[test]
