@@ -674,6 +674,9 @@ impl FieldParser {
         {
             return self.local(field, text, naive).map(|t| (t, date_only));
         }
+        if let Some(instant) = epoch_instant(text) {
+            return Ok((instant, false));
+        }
         Err(bad(
             "use ISO 8601 such as 2017-06-12T09:30:00+02:00, or dd/mm/yyyy hh:mm in local time",
         ))
@@ -788,6 +791,20 @@ fn present(text: &str) -> &str {
         ""
     } else {
         text
+    }
+}
+
+/// A Unix time as web back offices export it: seconds (9 or 10 digits) or milliseconds
+/// (12 or 13 digits) since 1970 UTC. (8 and 14 digits are ISO 8601's basic dates.)
+fn epoch_instant(text: &str) -> Option<DateTime<Utc>> {
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: i64 = text.parse().ok()?;
+    match text.len() {
+        9 | 10 => DateTime::from_timestamp(n, 0),
+        12 | 13 => DateTime::from_timestamp_millis(n),
+        _ => None,
     }
 }
 
@@ -1054,6 +1071,10 @@ mod tests {
             assert_eq!(utc(text), "2017-09-05T08:22:00+00:00", "{text}");
         }
         assert_eq!(utc("05-OTT-17"), "2017-10-04T22:00:00+00:00");
+        // Unix time, in seconds or (as JavaScript writes it) milliseconds.
+        assert_eq!(utc("1504599720"), "2017-09-05T08:22:00+00:00");
+        assert_eq!(utc("1504599720000"), "2017-09-05T08:22:00+00:00");
+        assert!(p.timestamp("t", "15045997200").is_err());
         assert_eq!(utc("20171005"), "2017-10-04T22:00:00+00:00");
         assert!(p.timestamp("t", "20171005").unwrap().1, "a date only");
         for text in ["05-XYZ-17", "5-SEP", "2017100", "20171005 1022", "20171305"] {
