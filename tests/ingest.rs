@@ -63,6 +63,17 @@ impl Warehouse {
             .unwrap()
     }
 
+    /// The quarantined rows, as `civica quarantine` lists them.
+    fn quarantine(&self) -> Vec<std::collections::HashMap<String, String>> {
+        csv_rows(&run_ok(&[
+            "quarantine",
+            "--format",
+            "csv",
+            "--warehouse",
+            s(&self.path),
+        ]))
+    }
+
     fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
@@ -70,16 +81,21 @@ impl Warehouse {
     }
 }
 
+/// The counts of `tests/fixtures/municipal_export.csv`, worked out by hand in
+/// `tests/fixtures/README.md`.
+fn has_the_municipal_export_counts(summary: &serde_json::Value) {
+    assert_eq!(summary["rows_read"], 17);
+    assert_eq!(summary["rows_accepted"], 6);
+    assert_eq!(summary["rows_quarantined"], 10);
+    assert_eq!(summary["rows_duplicate"], 1);
+}
+
 #[test]
 fn a_municipal_export_ingests_without_a_profile() {
     let w = warehouse();
     let file = fixtures().join("municipal_export.csv");
     let summary = w.ingest(&[s(&file)]);
-    // Worked out by hand in tests/fixtures/README.md.
-    assert_eq!(summary["rows_read"], 17);
-    assert_eq!(summary["rows_accepted"], 6);
-    assert_eq!(summary["rows_quarantined"], 10);
-    assert_eq!(summary["rows_duplicate"], 1);
+    has_the_municipal_export_counts(&summary);
     let dialect = summary["files"][0]["dialect"].as_str().unwrap();
     assert!(
         dialect.contains("';'") && dialect.contains("windows-1252") && dialect.contains("comma"),
@@ -92,13 +108,7 @@ fn a_municipal_export_ingests_without_a_profile() {
             .contains("Note operatore")
     );
 
-    let quarantine = csv_rows(&run_ok(&[
-        "quarantine",
-        "--format",
-        "csv",
-        "--warehouse",
-        s(&w.path),
-    ]));
+    let quarantine = w.quarantine();
     let got: Vec<(&str, &str)> = quarantine
         .iter()
         .map(|r| (r["line"].as_str(), r["field"].as_str()))
@@ -307,14 +317,7 @@ fn a_later_export_updates_a_request_and_keeps_its_history() {
 #[test]
 fn a_file_that_stops_being_utf8_late_is_read_as_windows_1252() {
     let w = warehouse();
-    let mut bytes = b"request_id;service;channel;submitted_at;status\n".to_vec();
-    for i in 0..2_000 {
-        bytes.extend_from_slice(
-            format!("R{i};certificati_anagrafici;online;05/09/2017 10:00;completed\n").as_bytes(),
-        );
-    }
-    assert!(bytes.len() > 64 * 1024);
-    bytes.extend_from_slice(b"R-LATE;visite_forl\xec;sportello;05/09/2017 11:00;completed\n");
+    let bytes = utf8_then_windows_1252("R");
     let file = w.file("late_latin1.csv", &bytes);
     let summary = w.ingest(&[s(&file)]);
     assert_eq!(summary["rows_accepted"], 2_001);
@@ -343,16 +346,11 @@ fn contents(
     Vec<[String; 3]>,
     Vec<std::collections::HashMap<String, String>>,
 ) {
-    let quarantine = csv_rows(&run_ok(&[
-        "quarantine",
-        "--format",
-        "csv",
-        "--warehouse",
-        s(&w.path),
-    ]))
-    .into_iter()
-    .map(|r| [r["line"].clone(), r["field"].clone(), r["reason"].clone()])
-    .collect();
+    let quarantine = w
+        .quarantine()
+        .into_iter()
+        .map(|r| [r["line"].clone(), r["field"].clone(), r["reason"].clone()])
+        .collect();
     let stored = w.query(
         "SELECT request_id, service, channel, status, amount_eur, \
          CAST(submitted_at AS VARCHAR) AS t FROM requests ORDER BY request_id",
@@ -360,42 +358,61 @@ fn contents(
     (quarantine, stored)
 }
 
+/// The municipal export, and a warehouse where it alone was ingested.
+fn municipal_export_alone() -> (PathBuf, Warehouse) {
+    let plain = fixtures().join("municipal_export.csv");
+    let expected = warehouse();
+    expected.ingest(&[s(&plain)]);
+    (plain, expected)
+}
+
+/// 2,001 requests (ids `{prefix}0`…, and `{prefix}-LATE`) whose text is ASCII for more than
+/// 64 KiB, then has a Windows-1252 byte in its last row (`visite_forl\xec`).
+fn utf8_then_windows_1252(prefix: &str) -> Vec<u8> {
+    let mut bytes = b"request_id;service;channel;submitted_at;status\n".to_vec();
+    for i in 0..2_000 {
+        bytes.extend_from_slice(
+            format!("{prefix}{i};certificati_anagrafici;online;05/09/2017 10:00;completed\n")
+                .as_bytes(),
+        );
+    }
+    assert!(bytes.len() > 64 * 1024);
+    bytes.extend_from_slice(prefix.as_bytes());
+    bytes.extend_from_slice(b"-LATE;visite_forl\xec;sportello;05/09/2017 11:00;completed\n");
+    bytes
+}
+
+/// Ingests `file`, a packed copy of `tests/fixtures/municipal_export.csv`, into `w`: it gives
+/// the figures checked by hand for that export and what `expected` holds of it, its dialect
+/// says how it was packed, and the file as stored is recognised the next time.
+fn gives_the_municipal_export(w: &Warehouse, file: &Path, packing: &str, expected: &Warehouse) {
+    let summary = w.ingest(&[s(file)]);
+    has_the_municipal_export_counts(&summary);
+    let dialect = summary["files"][0]["dialect"].as_str().unwrap();
+    assert!(
+        dialect.starts_with(packing) && dialect.contains("windows-1252"),
+        "{dialect}"
+    );
+    assert_eq!(contents(w), contents(expected));
+    let again = w.ingest(&[s(file)]);
+    assert!(again["files"][0]["skipped"].is_string(), "{again}");
+}
+
 /// A compressed export gives what the same export gives uncompressed (whose figures are
 /// checked by hand above): the same rows, the same quarantine lines.
 #[test]
 fn a_gzip_compressed_export_ingests_as_its_text() {
-    let plain = fixtures().join("municipal_export.csv");
-    let expected = warehouse();
-    expected.ingest(&[s(&plain)]);
+    let (plain, expected) = municipal_export_alone();
 
     let w = warehouse();
     let file = w.file(
         "municipal_export.csv.gz",
         &gzipped(&std::fs::read(&plain).unwrap()),
     );
-    let summary = w.ingest(&[s(&file)]);
-    assert_eq!(summary["rows_read"], 17);
-    assert_eq!(summary["rows_accepted"], 6);
-    assert_eq!(summary["rows_quarantined"], 10);
-    assert_eq!(summary["rows_duplicate"], 1);
-    let dialect = summary["files"][0]["dialect"].as_str().unwrap();
-    assert!(
-        dialect.starts_with("gzip;") && dialect.contains("windows-1252"),
-        "{dialect}"
-    );
-    assert_eq!(contents(&w), contents(&expected));
-    // The file as stored is recognised the next time.
-    let again = w.ingest(&[s(&file)]);
-    assert!(again["files"][0]["skipped"].is_string(), "{again}");
+    gives_the_municipal_export(&w, &file, "gzip;", &expected);
 
     // A compressed file whose text stops being UTF-8 after its first 64 KiB.
-    let mut bytes = b"request_id;service;channel;submitted_at;status\n".to_vec();
-    for i in 0..2_000 {
-        bytes.extend_from_slice(
-            format!("G{i};certificati_anagrafici;online;05/09/2017 10:00;completed\n").as_bytes(),
-        );
-    }
-    bytes.extend_from_slice(b"G-LATE;visite_forl\xec;sportello;05/09/2017 11:00;completed\n");
+    let bytes = utf8_then_windows_1252("G");
     let late = w.file("late_latin1.csv.gz", &gzipped(&bytes));
     let summary = w.ingest(&[s(&late)]);
     assert_eq!(summary["rows_accepted"], 2_001, "{summary}");
@@ -407,9 +424,7 @@ fn a_gzip_compressed_export_ingests_as_its_text() {
 #[test]
 fn a_zip_archive_holding_an_export_ingests_as_that_export() {
     use std::io::Write;
-    let plain = fixtures().join("municipal_export.csv");
-    let expected = warehouse();
-    expected.ingest(&[s(&plain)]);
+    let (plain, expected) = municipal_export_alone();
 
     let w = warehouse();
     let path = w.dir.path().join("estrazione.zip");
@@ -421,19 +436,7 @@ fn a_zip_archive_holding_an_export_ingests_as_that_export() {
     zip.write_all(&std::fs::read(&plain).unwrap()).unwrap();
     zip.finish().unwrap();
 
-    let summary = w.ingest(&[s(&path)]);
-    assert_eq!(summary["rows_read"], 17);
-    assert_eq!(summary["rows_accepted"], 6);
-    assert_eq!(summary["rows_quarantined"], 10);
-    assert_eq!(summary["rows_duplicate"], 1);
-    let dialect = summary["files"][0]["dialect"].as_str().unwrap();
-    assert!(
-        dialect.contains("estrazione/pratiche.csv") && dialect.contains("windows-1252"),
-        "{dialect}"
-    );
-    assert_eq!(contents(&w), contents(&expected));
-    let again = w.ingest(&[s(&path)]);
-    assert!(again["files"][0]["skipped"].is_string(), "{again}");
+    gives_the_municipal_export(&w, &path, "zip member `estrazione/pratiche.csv`", &expected);
 }
 
 /// Excel's "Unicode text" export: UTF-16 with a byte order mark, tab-separated, CRLF.

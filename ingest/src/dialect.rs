@@ -993,6 +993,18 @@ mod tests {
         );
     }
 
+    /// The text of `path` read through `d`, and the scan completed on the way.
+    fn read_scanning(d: &Dialect, path: &Path) -> (String, FileScan) {
+        let slot = ScanSlot::default();
+        let mut read = String::new();
+        d.open(path, Some(&slot))
+            .unwrap()
+            .read_to_string(&mut read)
+            .unwrap();
+        let scan = slot.lock().unwrap().take().unwrap();
+        (read, scan)
+    }
+
     fn gzipped(bytes: &[u8]) -> Vec<u8> {
         use std::io::Write;
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -1031,14 +1043,9 @@ mod tests {
         assert_eq!(d.decimal, DecimalMark::Comma);
 
         // Read through the dialect, the text comes out, and the scan completes on the way.
-        let slot = ScanSlot::default();
-        let mut read = String::new();
-        d.open(&path, Some(&slot))
-            .unwrap()
-            .read_to_string(&mut read)
-            .unwrap();
+        let (read, scan) = read_scanning(&d, &path);
         assert_eq!(read.as_bytes(), text.as_slice());
-        assert_eq!(slot.lock().unwrap().take().unwrap(), whole);
+        assert_eq!(scan, whole);
         let mut again = String::new();
         d.open(&path, None)
             .unwrap()
@@ -1081,14 +1088,9 @@ mod tests {
         let d = Dialect::detect(&path, &partial, &Profile::default()).unwrap();
         assert_eq!(d.format, Format::JsonLines);
         assert_eq!(d.zip_member.as_deref(), Some("richieste.jsonl"));
-        let slot = ScanSlot::default();
-        let mut read = String::new();
-        d.open(&path, Some(&slot))
-            .unwrap()
-            .read_to_string(&mut read)
-            .unwrap();
+        let (read, scan) = read_scanning(&d, &path);
         assert_eq!(read, text);
-        assert_eq!(slot.lock().unwrap().take().unwrap(), whole);
+        assert_eq!(scan, whole);
         // A workbook is a zip file too, and stays a workbook.
         assert!(detect(&stored, "richieste.xlsx").zip_member.is_none());
     }
