@@ -63,7 +63,8 @@ enum Command {
         /// Commit nothing (and exit with status 2) if any row would be quarantined.
         #[arg(long)]
         fail_on_quarantine: bool,
-        /// Files to load.
+        /// Files to load; a directory stands for the files in it (not in its subdirectories,
+        /// hidden ones left out), in name order: a folder where exports are dropped.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -385,6 +386,24 @@ impl HardeningArgs {
     }
 }
 
+/// An error and its causes on one line, each said once: the libraries' errors name their
+/// source in their own message already (`file.csv: No such file or directory`), and
+/// anyhow's `{:#}` would repeat it.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -397,7 +416,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("civica: error: {e:#}");
+            eprintln!("civica: error: {}", message(&e));
             ExitCode::FAILURE
         }
     }
@@ -437,6 +456,7 @@ fn run(cli: Cli) -> Result<()> {
                 kind,
                 fail_on_quarantine,
             };
+            let files = files_in(&files)?;
             ingest(
                 &runtime,
                 &warehouse.warehouse,
@@ -451,7 +471,7 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("compacting {}", warehouse.warehouse.display()))?;
             // The rows did not change, but the commit did: roll-ups are keyed by commit.
             if let Err(e) = materialise_rollups(runtime.handle(), &warehouse.warehouse) {
-                eprintln!("civica: warning: {e:#}");
+                eprintln!("civica: warning: {}", message(&e));
             }
             println!("{}", serde_json::to_string(&summary)?);
             Ok(())
@@ -691,6 +711,33 @@ fn ingest(
 /// The one ingest of civica, for the command line and for uploads from the dashboard: load
 /// `files` as one commit, materialise the roll-ups, and list unknown service codes among the
 /// warnings. `progress` hears the rows read so far.
+/// The files named, each directory replaced by the files in it (hidden ones left out), in
+/// name order. A directory without files is an error: a drop folder that an export job
+/// failed to fill should not pass for a night without data.
+fn files_in(named: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in named {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let mut inside = Vec::new();
+        for entry in std::fs::read_dir(path).with_context(|| format!("{}", path.display()))? {
+            let entry = entry.with_context(|| format!("{}", path.display()))?;
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if !hidden && entry.path().is_file() {
+                inside.push(entry.path());
+            }
+        }
+        if inside.is_empty() {
+            anyhow::bail!("{}: the directory holds no files to load", path.display());
+        }
+        inside.sort();
+        files.append(&mut inside);
+    }
+    Ok(files)
+}
+
 fn ingest_files(
     runtime: &tokio::runtime::Handle,
     warehouse: &Path,
@@ -719,7 +766,7 @@ fn ingest_files(
     // The commit stands whatever happens next; without roll-ups, queries scan the raw
     // tables and give the same answers, more slowly.
     if let Err(e) = materialise_rollups(runtime, warehouse) {
-        summary.warnings.push(format!("{e:#}"));
+        summary.warnings.push(message(&e));
     }
     if !uncatalogued.is_empty() {
         let message = format!(
@@ -769,7 +816,7 @@ fn staff_config(
                 warnings: summary.warnings,
             })
         };
-        run().map_err(|e| format!("{e:#}"))
+        run().map_err(|e| message(&e))
     };
     StaffConfig {
         users_file: Some(users_file(args.users, warehouse)),

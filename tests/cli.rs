@@ -283,6 +283,77 @@ fn a_file_without_required_columns_is_refused_by_name() {
     );
 }
 
+/// A missing file is named once, with what is wrong.
+#[test]
+fn an_unreadable_input_is_named_with_its_reason_once() {
+    let w = warehouse();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.csv");
+    let out = run(&[
+        "ingest",
+        "--warehouse",
+        s(&w.path),
+        "--key-file",
+        s(&w.key),
+        s(&missing),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(s(&missing)), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+/// A drop folder stands for the files in it, hidden ones left out; an empty one is refused.
+#[test]
+fn a_directory_stands_for_the_files_in_it() {
+    let w = warehouse();
+    let drop = tempfile::tempdir().unwrap();
+    let ingest = |path: &std::path::Path| {
+        run(&[
+            "ingest",
+            "--json",
+            "--warehouse",
+            s(&w.path),
+            "--key-file",
+            s(&w.key),
+            s(path),
+        ])
+    };
+    let empty = ingest(drop.path());
+    assert!(!empty.status.success());
+    let err = String::from_utf8_lossy(&empty.stderr);
+    assert!(err.contains("holds no files"), "{err}");
+
+    let header = "request_id,service,channel,submitted_at,status\n";
+    for (name, row) in [
+        ("b.csv", "B1,suap,online,2017-03-04 10:00,completed\n"),
+        ("a.csv", "A1,suap,sportello,2017-03-04 11:00,pending\n"),
+        (".partial.csv", "X1,suap,online,2017-03-04 12:00,pending\n"),
+    ] {
+        std::fs::write(drop.path().join(name), format!("{header}{row}")).unwrap();
+    }
+    std::fs::create_dir(drop.path().join("archive")).unwrap();
+    let out = ingest(drop.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files: Vec<&str> = summary["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(
+        files[0].ends_with("a.csv") && files[1].ends_with("b.csv"),
+        "{files:?}"
+    );
+    assert_eq!(summary["rows_accepted"], 2);
+}
+
 #[test]
 fn generate_is_deterministic_per_seed() {
     let dir = tempfile::tempdir().unwrap();
