@@ -20,17 +20,27 @@ fn warehouse() -> Warehouse {
     }
 }
 
-fn ingest(w: &Warehouse, file: &std::path::Path) -> serde_json::Value {
-    let out = run_ok(&[
+/// `civica ingest --json` of `input` into `w`, as it ends.
+fn try_ingest(w: &Warehouse, input: &std::path::Path) -> std::process::Output {
+    run(&[
         "ingest",
         "--json",
         "--warehouse",
         s(&w.path),
         "--key-file",
         s(&w.key),
-        s(file),
-    ]);
-    let summary: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+        s(input),
+    ])
+}
+
+fn ingest(w: &Warehouse, file: &std::path::Path) -> serde_json::Value {
+    let out = try_ingest(w, file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     let n = |k: &str| {
         summary[k]
             .as_u64()
@@ -267,14 +277,7 @@ fn a_file_without_required_columns_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("wrong.csv");
     std::fs::write(&file, "codice,servizio\n1,x\n").unwrap();
-    let out = run(&[
-        "ingest",
-        "--warehouse",
-        s(&w.path),
-        "--key-file",
-        s(&w.key),
-        s(&file),
-    ]);
+    let out = try_ingest(&w, &file);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -289,14 +292,7 @@ fn an_unreadable_input_is_named_with_its_reason_once() {
     let w = warehouse();
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.csv");
-    let out = run(&[
-        "ingest",
-        "--warehouse",
-        s(&w.path),
-        "--key-file",
-        s(&w.key),
-        s(&missing),
-    ]);
+    let out = try_ingest(&w, &missing);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(s(&missing)), "{err}");
@@ -308,18 +304,7 @@ fn an_unreadable_input_is_named_with_its_reason_once() {
 fn a_directory_stands_for_the_files_in_it() {
     let w = warehouse();
     let drop = tempfile::tempdir().unwrap();
-    let ingest = |path: &std::path::Path| {
-        run(&[
-            "ingest",
-            "--json",
-            "--warehouse",
-            s(&w.path),
-            "--key-file",
-            s(&w.key),
-            s(path),
-        ])
-    };
-    let empty = ingest(drop.path());
+    let empty = try_ingest(&w, drop.path());
     assert!(!empty.status.success());
     let err = String::from_utf8_lossy(&empty.stderr);
     assert!(err.contains("holds no files"), "{err}");
@@ -333,13 +318,7 @@ fn a_directory_stands_for_the_files_in_it() {
         std::fs::write(drop.path().join(name), format!("{header}{row}")).unwrap();
     }
     std::fs::create_dir(drop.path().join("archive")).unwrap();
-    let out = ingest(drop.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = ingest(&w, drop.path());
     let files: Vec<&str> = summary["files"]
         .as_array()
         .unwrap()
