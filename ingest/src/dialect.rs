@@ -129,6 +129,10 @@ pub struct FileScan {
 
 const HEAD_BYTES: usize = 64 * 1024;
 
+/// The most text a compressed byte is taken to stand for, when estimating the rows of a
+/// packed file (CSV exports compress by about 5 to 20 times).
+const MAX_PACKING_RATIO: u64 = 32;
+
 impl FileScan {
     /// Whether the whole file has been read (hash, validity and lines are exact).
     pub fn is_complete(&self) -> bool {
@@ -141,12 +145,21 @@ impl FileScan {
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let bytes = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let packing = Packing::of(path, &mut file)?;
+        // A packed file's own record of its text size sizes buffers only: it is taken up to
+        // a ratio that text exports do not exceed, so that a forged one cannot inflate them.
+        let packed = |claimed: u64| claimed.min(bytes.saturating_mul(MAX_PACKING_RATIO));
         let (text_bytes, mut text): (u64, Box<dyn Read>) = match &packing {
             Packing::Gzip => {
                 let size = gzip_text_size(&mut file, bytes).map_err(|e| Error::io(path, e))?;
-                (size, Box::new(MultiGzDecoder::new(BufReader::new(file))))
+                (
+                    packed(size),
+                    Box::new(MultiGzDecoder::new(BufReader::new(file))),
+                )
             }
-            Packing::Zip(member) => (member.size, Box::new(archive::open_member(path, member)?)),
+            Packing::Zip(member) => (
+                packed(member.size),
+                Box::new(archive::open_member(path, member)?),
+            ),
             Packing::Plain => (bytes, Box::new(file)),
         };
         let mut head = vec![0u8; HEAD_BYTES];
@@ -161,7 +174,7 @@ impl FileScan {
         let head_lines = memchr::memchr_iter(b'\n', &head).count() as u64;
         // Lines a little shorter than those of the head, so that buffers are not undersized.
         let lines = if head_lines >= 2 {
-            (text_bytes.max(n as u64) * head_lines * 5 / 4).div_ceil(n as u64)
+            (text_bytes.max(n as u64).saturating_mul(head_lines) / 4 * 5).div_ceil(n as u64)
         } else {
             text_bytes / 32 + 1
         };
@@ -338,9 +351,10 @@ impl Packing {
     }
 }
 
-/// The size of the text a gzip file holds, from the size its last member records (modulo
-/// 4 GiB, so the smallest such size at least as large as the file); an estimate when the
-/// file has several members. Leaves the file at its start.
+/// The size of the text a gzip file holds, as its last member records it: exact for the
+/// usual file of one member under 4 GiB of text. Never taken below the stored size (the
+/// record wraps at 4 GiB, and a file of several members records its last one only), so the
+/// estimate errs on the small side, never by billions. Leaves the file at its start.
 fn gzip_text_size(file: &mut File, stored: u64) -> std::io::Result<u64> {
     if stored < 18 {
         return Ok(stored);
@@ -349,11 +363,7 @@ fn gzip_text_size(file: &mut File, stored: u64) -> std::io::Result<u64> {
     file.seek(SeekFrom::End(-4))?;
     read_full(file, &mut trailer)?;
     file.seek(SeekFrom::Start(0))?;
-    let mut size = u64::from(u32::from_le_bytes(trailer));
-    while size < stored {
-        size += 1 << 32;
-    }
-    Ok(size)
+    Ok(u64::from(u32::from_le_bytes(trailer)).max(stored))
 }
 
 /// Reads `path` once, whole: hash, UTF-8 validity, BOM and the first bytes. The same pass as
@@ -1093,6 +1103,30 @@ mod tests {
         assert_eq!(scan, whole);
         // A workbook is a zip file too, and stays a workbook.
         assert!(detect(&stored, "richieste.xlsx").zip_member.is_none());
+    }
+
+    /// A forged size record cannot make the row estimate (which sizes buffers) huge, and the
+    /// damaged file is refused when read.
+    #[test]
+    fn a_forged_gzip_size_record_is_bounded_and_refused() {
+        let text = b"request_id,service\nR1,suap\nR2,suap\n".repeat(3_000);
+        let mut stored = gzipped(&text);
+        let at = stored.len() - 4;
+        stored[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("forged.csv.gz");
+        std::fs::write(&path, &stored).unwrap();
+        let partial = FileScan::of_head(&path).unwrap();
+        let bound = stored.len() as u64 * MAX_PACKING_RATIO;
+        assert!(partial.lines <= bound, "{} > {bound}", partial.lines);
+        let d = Dialect::detect(&path, &partial, &Profile::default()).unwrap();
+        let mut read = String::new();
+        assert!(
+            d.open(&path, None)
+                .unwrap()
+                .read_to_string(&mut read)
+                .is_err()
+        );
     }
 
     #[test]
