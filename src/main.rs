@@ -63,6 +63,10 @@ enum Command {
         /// Commit nothing (and exit with status 2) if any row would be quarantined.
         #[arg(long)]
         fail_on_quarantine: bool,
+        /// Only check: read and validate everything, report what an ingest would do and the
+        /// first rows it would quarantine, commit nothing (for trying a new export).
+        #[arg(long)]
+        check: bool,
         /// Files to load; a directory stands for the files in it (not in its subdirectories,
         /// hidden ones left out), in name order: a folder where exports are dropped.
         #[arg(required = true)]
@@ -444,6 +448,7 @@ fn run(cli: Cli) -> Result<()> {
             profile,
             kind,
             fail_on_quarantine,
+            check,
             files,
         } => {
             let pseudonymiser = load_key(&key)?;
@@ -455,6 +460,7 @@ fn run(cli: Cli) -> Result<()> {
                 profile,
                 kind,
                 fail_on_quarantine,
+                check_only: check,
             };
             let files = files_in(&files)?;
             ingest(
@@ -655,6 +661,7 @@ struct IngestSettings {
     profile: Profile,
     kind: Option<LogKind>,
     fail_on_quarantine: bool,
+    check_only: bool,
 }
 
 fn ingest(
@@ -679,6 +686,7 @@ fn ingest(
             tracing::info!(rows, "rows read");
         }
     };
+    let (checking, failing) = (settings.check_only, settings.fail_on_quarantine);
     let result = ingest_files(
         runtime.handle(),
         warehouse,
@@ -705,12 +713,12 @@ fn ingest(
     } else {
         print_summary(&summary);
     }
+    if checking && failing && summary.rows_quarantined > 0 {
+        std::process::exit(2);
+    }
     Ok(())
 }
 
-/// The one ingest of civica, for the command line and for uploads from the dashboard: load
-/// `files` as one commit, materialise the roll-ups, and list unknown service codes among the
-/// warnings. `progress` hears the rows read so far.
 /// The files named, each directory replaced by the files in it (hidden ones left out), in
 /// name order. A directory without files is an error: a drop folder that an export job
 /// failed to fill should not pass for a night without data.
@@ -738,6 +746,9 @@ fn files_in(named: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The one ingest of civica, for the command line and for uploads from the dashboard: load
+/// `files` as one commit, materialise the roll-ups, and list unknown service codes among the
+/// warnings. `progress` hears the rows read so far.
 fn ingest_files(
     runtime: &tokio::runtime::Handle,
     warehouse: &Path,
@@ -751,6 +762,7 @@ fn ingest_files(
         profile: settings.profile,
         kind: settings.kind,
         fail_on_quarantine: settings.fail_on_quarantine,
+        check_only: settings.check_only,
         progress: Some(progress),
     };
     let mut summary = civica_ingest::ingest(&layout, files, pseudonymiser, &options)
@@ -765,7 +777,9 @@ fn ingest_files(
         .collect();
     // The commit stands whatever happens next; without roll-ups, queries scan the raw
     // tables and give the same answers, more slowly.
-    if let Err(e) = materialise_rollups(runtime, warehouse) {
+    if summary.committed
+        && let Err(e) = materialise_rollups(runtime, warehouse)
+    {
         summary.warnings.push(message(&e));
     }
     if !uncatalogued.is_empty() {
@@ -985,14 +999,30 @@ fn print_summary(summary: &IngestSummary) {
         summary.rows_updated,
         if summary.committed {
             format!("commit {}", summary.commit)
+        } else if summary.rows_read > 0 {
+            format!("checked only; warehouse stays at commit {}", summary.commit)
         } else {
             format!("nothing new; warehouse stays at commit {}", summary.commit)
         }
     );
+    for row in &summary.refused_sample {
+        eprintln!(
+            "would quarantine {}:{}: {}: {}",
+            row.source_file, row.line, row.field, row.reason
+        );
+    }
+    if summary.refused_sample.len() < summary.rows_quarantined as usize
+        && !summary.refused_sample.is_empty()
+    {
+        eprintln!(
+            "… and {} more",
+            summary.rows_quarantined as usize - summary.refused_sample.len()
+        );
+    }
     for warning in &summary.warnings {
         eprintln!("warning: {warning}");
     }
-    if summary.rows_quarantined > 0 {
+    if summary.committed && summary.rows_quarantined > 0 {
         eprintln!(
             "see the refused rows with: civica quarantine --ingest {}",
             summary.commit

@@ -26,7 +26,8 @@ fn warehouse() -> Warehouse {
 }
 
 impl Warehouse {
-    fn ingest(&self, extra: &[&str]) -> serde_json::Value {
+    /// The arguments of `civica ingest --json` into this warehouse, then `extra`.
+    fn ingest_args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "ingest",
             "--json",
@@ -36,7 +37,12 @@ impl Warehouse {
             s(&self.key),
         ];
         args.extend_from_slice(extra);
-        let summary: serde_json::Value = serde_json::from_str(&run_ok(&args)).unwrap();
+        args
+    }
+
+    fn ingest(&self, extra: &[&str]) -> serde_json::Value {
+        let summary: serde_json::Value =
+            serde_json::from_str(&run_ok(&self.ingest_args(extra))).unwrap();
         let n = |k: &str| summary[k].as_u64().unwrap();
         assert_eq!(
             n("rows_read"),
@@ -396,6 +402,43 @@ fn gives_the_municipal_export(w: &Warehouse, file: &Path, packing: &str, expecte
     assert_eq!(contents(w), contents(expected));
     let again = w.ingest(&[s(file)]);
     assert!(again["files"][0]["skipped"].is_string(), "{again}");
+}
+
+/// A check reads and judges everything as an ingest would, lists the rows it would
+/// quarantine, and commits nothing: the same file then ingests as if never seen.
+#[test]
+fn a_check_reports_what_an_ingest_would_do_and_commits_nothing() {
+    let w = warehouse();
+    let file = fixtures().join("municipal_export.csv");
+    let check = w.ingest(&["--check", s(&file)]);
+    has_the_municipal_export_counts(&check);
+    assert_eq!(check["committed"], false);
+    assert_eq!(check["commit"], 0);
+
+    let strict = run(&w.ingest_args(&["--check", "--fail-on-quarantine", s(&file)]));
+    assert_eq!(strict.status.code(), Some(2));
+
+    let summary = w.ingest(&[s(&file)]);
+    assert!(summary["files"][0]["skipped"].is_null(), "{summary}");
+    assert_eq!(summary["commit"], 1);
+    let listed: Vec<(String, String, String)> = check["refused_sample"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["line"].to_string(),
+                r["field"].as_str().unwrap().to_string(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let stored: Vec<(String, String, String)> = w
+        .quarantine()
+        .into_iter()
+        .map(|r| (r["line"].clone(), r["field"].clone(), r["reason"].clone()))
+        .collect();
+    assert_eq!(listed, stored);
 }
 
 /// A compressed export gives what the same export gives uncompressed (whose figures are

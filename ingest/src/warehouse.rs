@@ -57,7 +57,25 @@ pub struct IngestSummary {
     /// Service codes of the accepted rows (the city's own codes, catalogued or not).
     #[serde(default)]
     pub services: std::collections::BTreeSet<String>,
+    /// For a check (nothing committed, so no quarantine table to query): the first rows that
+    /// would be quarantined, in reading order, at most [`REFUSED_SAMPLE`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_sample: Vec<RefusedRow>,
 }
+
+/// A row that would be quarantined, as a check reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedRow {
+    pub source_file: String,
+    pub line: u64,
+    pub field: String,
+    pub reason: String,
+    /// The input line with identifiers masked.
+    pub raw_line: String,
+}
+
+/// The most refused rows a check lists.
+pub const REFUSED_SAMPLE: usize = 20;
 
 /// What one ingest did with one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +130,9 @@ pub struct IngestOptions<'a> {
     pub kind: Option<LogKind>,
     /// Refuse to commit anything if any row would be quarantined.
     pub fail_on_quarantine: bool,
+    /// Read and check everything, commit nothing: what an ingest would do, with the first
+    /// refused rows in [`IngestSummary::refused_sample`].
+    pub check_only: bool,
     /// Called with the number of rows read so far.
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
 }
@@ -162,6 +183,7 @@ fn ingest_once(
         base_snapshot: previous.as_ref().map(|r| layout.snapshot(r.commit)),
         quarantine: Vec::new(),
         quarantine_files: 0,
+        refused_sample: Vec::new(),
         writer: Writer::start(),
     };
     let mut ingested: Vec<IngestedFile> = previous
@@ -374,12 +396,18 @@ fn ingest_once(
         summary.rows_duplicate += file.rows_duplicate;
         summary.rows_updated += file.rows_updated;
     }
+    if options.check_only {
+        let _ = std::fs::remove_dir_all(&staging);
+        summary.commit = base;
+        summary.refused_sample = ctx.refused_sample;
+        return Ok(summary);
+    }
     if options.fail_on_quarantine && summary.rows_quarantined > 0 {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(Error::Refused {
             quarantined: summary.rows_quarantined,
             first: ctx
-                .quarantine
+                .refused_sample
                 .first()
                 .map(|q| format!("{}:{}: {}: {}", q.source_file, q.line, q.field, q.reason))
                 .unwrap_or_default(),
@@ -811,6 +839,8 @@ struct Commit {
     base_snapshot: Option<PathBuf>,
     quarantine: Vec<QuarantinedRow>,
     quarantine_files: u32,
+    /// The first refused rows of the whole ingest (the quarantine is flushed as it grows).
+    refused_sample: Vec<RefusedRow>,
     writer: Writer,
 }
 
@@ -822,6 +852,15 @@ impl Commit {
         rejection: Rejection,
         raw: String,
     ) -> Result<()> {
+        if self.refused_sample.len() < REFUSED_SAMPLE {
+            self.refused_sample.push(RefusedRow {
+                source_file: source.to_string(),
+                line,
+                field: rejection.field.clone(),
+                reason: rejection.reason.clone(),
+                raw_line: raw.clone(),
+            });
+        }
         self.quarantine.push(QuarantinedRow {
             source_file: source.to_string(),
             line,
