@@ -167,7 +167,7 @@ impl Record for SurveyResponse {
 }
 
 /// One row refused by validation or by the duplicate rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuarantinedRow {
     pub source_file: String,
     pub line: u64,

@@ -60,18 +60,7 @@ pub struct IngestSummary {
     /// For a check (nothing committed, so no quarantine table to query): the first rows that
     /// would be quarantined, in reading order, at most [`REFUSED_SAMPLE`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub refused_sample: Vec<RefusedRow>,
-}
-
-/// A row that would be quarantined, as a check reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefusedRow {
-    pub source_file: String,
-    pub line: u64,
-    pub field: String,
-    pub reason: String,
-    /// The input line with identifiers masked.
-    pub raw_line: String,
+    pub refused_sample: Vec<QuarantinedRow>,
 }
 
 /// The most refused rows a check lists.
@@ -840,7 +829,7 @@ struct Commit {
     quarantine: Vec<QuarantinedRow>,
     quarantine_files: u32,
     /// The first refused rows of the whole ingest (the quarantine is flushed as it grows).
-    refused_sample: Vec<RefusedRow>,
+    refused_sample: Vec<QuarantinedRow>,
     writer: Writer,
 }
 
@@ -852,22 +841,17 @@ impl Commit {
         rejection: Rejection,
         raw: String,
     ) -> Result<()> {
-        if self.refused_sample.len() < REFUSED_SAMPLE {
-            self.refused_sample.push(RefusedRow {
-                source_file: source.to_string(),
-                line,
-                field: rejection.field.clone(),
-                reason: rejection.reason.clone(),
-                raw_line: raw.clone(),
-            });
-        }
-        self.quarantine.push(QuarantinedRow {
+        let row = QuarantinedRow {
             source_file: source.to_string(),
             line,
             field: rejection.field,
             reason: rejection.reason,
             raw_line: raw,
-        });
+        };
+        if self.refused_sample.len() < REFUSED_SAMPLE {
+            self.refused_sample.push(row.clone());
+        }
+        self.quarantine.push(row);
         if self.quarantine.len() >= FLUSH_ROWS {
             self.flush_quarantine()?;
         }
