@@ -51,8 +51,45 @@ pub struct SurveyResponse {
 }
 
 /// Calendar year of `t` in the city's time zone: the partition a record is stored in.
+/// Found from the instants at which the city's years begin, so that the time zone's rules
+/// are looked up once per year rather than once per record.
 pub fn local_year(t: DateTime<Utc>) -> i32 {
-    t.with_timezone(&CITY_TIME_ZONE).year()
+    let year = t.year();
+    match (year_start(year), year_start(year + 1)) {
+        (Some(start), Some(next)) => {
+            let seconds = t.timestamp();
+            if seconds >= next {
+                year + 1
+            } else if seconds < start {
+                year - 1
+            } else {
+                year
+            }
+        }
+        _ => t.with_timezone(&CITY_TIME_ZONE).year(),
+    }
+}
+
+/// The instant (seconds since the epoch) at which `year` begins in the city's time zone, for
+/// the years of the table; `None` outside it, or where local midnight of 1 January does not
+/// exist.
+fn year_start(year: i32) -> Option<i64> {
+    const FIRST: i32 = 1800;
+    const YEARS: i32 = 500;
+    static STARTS: std::sync::OnceLock<Vec<Option<i64>>> = std::sync::OnceLock::new();
+    let starts = STARTS.get_or_init(|| {
+        (FIRST..FIRST + YEARS)
+            .map(|y| {
+                let midnight = NaiveDate::from_ymd_opt(y, 1, 1)?.and_hms_opt(0, 0, 0)?;
+                let start = CITY_TIME_ZONE.from_local_datetime(&midnight).earliest()?;
+                Some(start.timestamp())
+            })
+            .collect()
+    });
+    starts
+        .get(usize::try_from(year - FIRST).ok()?)
+        .copied()
+        .flatten()
 }
 
 /// A stable 128-bit digest (XXH3) of a record's fields, each followed by an ASCII unit
@@ -75,24 +112,38 @@ impl Digest {
             streaming: None,
         }
     }
+    /// Appends `bytes`; inlined so that the separators and numbers, of constant length,
+    /// are single stores rather than calls to `memcpy`.
+    #[inline(always)]
     fn bytes(&mut self, bytes: &[u8]) {
-        if let Some(hasher) = self.streaming.as_mut() {
-            hasher.update(bytes);
-        } else if let Some(free) = self.buffer.get_mut(self.len..self.len + bytes.len()) {
-            free.copy_from_slice(bytes);
-            self.len += bytes.len();
-        } else {
-            let mut hasher = Box::new(xxhash_rust::xxh3::Xxh3Default::new());
-            hasher.update(&self.buffer[..self.len]);
-            hasher.update(bytes);
-            self.streaming = Some(hasher);
+        let end = self.len + bytes.len();
+        match self.buffer.get_mut(self.len..end) {
+            Some(free) if self.streaming.is_none() => {
+                free.copy_from_slice(bytes);
+                self.len = end;
+            }
+            _ => self.overflow(bytes),
         }
     }
+    /// A record longer than the buffer, or what follows it: the streaming hasher.
+    #[cold]
+    fn overflow(&mut self, bytes: &[u8]) {
+        let buffered = &self.buffer[..self.len];
+        self.streaming
+            .get_or_insert_with(|| {
+                let mut hasher = Box::new(xxhash_rust::xxh3::Xxh3Default::new());
+                hasher.update(buffered);
+                hasher
+            })
+            .update(bytes);
+    }
+    #[inline(always)]
     fn text(&mut self, field: &str) -> &mut Self {
         self.bytes(field.as_bytes());
         self.bytes(&[0x1f]);
         self
     }
+    #[inline(always)]
     fn number(&mut self, field: Option<i64>) -> &mut Self {
         if let Some(n) = field {
             self.bytes(&n.to_le_bytes());
@@ -178,11 +229,22 @@ pub struct FieldParser {
     /// Canonical column → (normalised value in the file → canonical value).
     /// Per column, value in the file → canonical value (a fast hash: looked up on every row).
     values: FxHashMap<String, FxHashMap<String, String>>,
+    /// The spellings of enumerated values met most often, each canonical word and each
+    /// mapped one as written, with their values: one lookup reads most fields.
+    words: Words,
     /// Pseudonyms of the identifiers seen so far.
     pseudonyms: PseudonymCache,
     /// The latest instant a log can hold: a day after the parser was made (an event cannot
     /// have happened later; the day covers clocks that are a little ahead).
     latest: DateTime<Utc>,
+}
+
+/// See [`FieldParser::words`].
+#[derive(Default)]
+struct Words {
+    channel: FxHashMap<Box<str>, Channel>,
+    status: FxHashMap<Box<str>, Status>,
+    auth_method: FxHashMap<Box<str>, AuthMethod>,
 }
 
 /// The earliest instant a log can hold: earlier years are misreadings (a two-digit year taken
@@ -431,14 +493,39 @@ impl FieldParser {
                 map.insert(normalise(from), to.clone());
             }
         }
-        FieldParser {
+        let mut parser = FieldParser {
             decimal,
             date_format: date_format.filter(|f| f != "auto"),
             time_zone: CITY_TIME_ZONE,
             values: maps,
+            words: Words::default(),
             pseudonyms: PseudonymCache::new(pseudonymiser),
             latest: Utc::now() + chrono::Duration::days(1),
-        }
+        };
+        parser.words = Words {
+            channel: parser.known_words("channel", Channel::ALL.iter().map(|c| c.as_str())),
+            status: parser.known_words("status", Status::ALL.iter().map(|s| s.as_str())),
+            auth_method: parser
+                .known_words("auth_method", AuthMethod::ALL.iter().map(|a| a.as_str())),
+        };
+        parser
+    }
+
+    /// The canonical words of `column` and the spellings mapped in it, each with the value
+    /// [`FieldParser::vocabulary`] reads from it.
+    fn known_words<'a, T: std::str::FromStr>(
+        &'a self,
+        column: &str,
+        canonical: impl Iterator<Item = &'a str>,
+    ) -> FxHashMap<Box<str>, T> {
+        let mapped = self.values.get(column).into_iter().flat_map(|m| m.keys());
+        canonical
+            .chain(mapped.map(String::as_str))
+            .filter_map(|word| {
+                let value = self.canonical_value(column, word).parse::<T>().ok()?;
+                Some((Box::from(word), value))
+            })
+            .collect()
     }
 
     /// Maps a value of an enumerated column to its canonical spelling.
@@ -463,11 +550,15 @@ impl FieldParser {
         std::borrow::Cow::Owned(key)
     }
 
-    fn vocabulary<T: std::str::FromStr<Err = String>>(
+    fn vocabulary<T: std::str::FromStr<Err = String> + Copy>(
         &self,
         column: &str,
+        known: &FxHashMap<Box<str>, T>,
         text: &str,
     ) -> Result<T, Rejection> {
+        if let Some(value) = known.get(text) {
+            return Ok(*value);
+        }
         self.canonical_value(column, text)
             .parse::<T>()
             .map_err(|_| {
@@ -491,7 +582,8 @@ impl FieldParser {
         let get = |i: usize| v.get(i).copied().flatten().map(present).unwrap_or("");
         let request_id = code("request_id", get(0))?;
         let service = code("service", get(1))?;
-        let channel = self.vocabulary::<Channel>("channel", required("channel", get(2))?)?;
+        let channel =
+            self.vocabulary("channel", &self.words.channel, required("channel", get(2))?)?;
         let (submitted_at, _) =
             self.timestamp("submitted_at", required("submitted_at", get(3))?)?;
         let completed_at = match get(4) {
@@ -513,10 +605,10 @@ impl FieldParser {
                 Some(done)
             }
         };
-        let status = self.vocabulary::<Status>("status", required("status", get(5))?)?;
+        let status = self.vocabulary("status", &self.words.status, required("status", get(5))?)?;
         let auth_method = match get(6) {
             "" => None,
-            text => Some(self.vocabulary::<AuthMethod>("auth_method", text)?),
+            text => Some(self.vocabulary("auth_method", &self.words.auth_method, text)?),
         };
         let citizen_key = match get(7) {
             "" => None,
@@ -551,7 +643,8 @@ impl FieldParser {
         let get = |i: usize| v.get(i).copied().flatten().map(present).unwrap_or("");
         let response_id = code("response_id", get(0))?;
         let service = code("service", get(1))?;
-        let channel = self.vocabulary::<Channel>("channel", required("channel", get(2))?)?;
+        let channel =
+            self.vocabulary("channel", &self.words.channel, required("channel", get(2))?)?;
         let (responded_at, _) =
             self.timestamp("responded_at", required("responded_at", get(3))?)?;
         let score = score(required("score", get(4))?).map_err(|e| Rejection::new("score", e))?;
@@ -784,7 +877,14 @@ fn present(text: &str) -> &str {
         "0000-00-00",
         "0000-00-00 00:00:00",
     ];
-    let text = text.trim();
+    // A printable ASCII byte at each end (the usual case) leaves nothing to trim.
+    let printable = |b: Option<&u8>| b.is_some_and(|b| (b'!'..=b'~').contains(b));
+    let bytes = text.as_bytes();
+    let text = if printable(bytes.first()) && printable(bytes.last()) {
+        text
+    } else {
+        text.trim()
+    };
     let maybe = text.len() <= 19
         && matches!(
             text.as_bytes().first(),
@@ -826,15 +926,22 @@ fn plain_rfc3339(text: &str) -> Option<DateTime<Utc>> {
         }
         _ => return None,
     };
+    if offset_seconds.abs() >= 86_400 {
+        return None;
+    }
     let date = NaiveDate::from_ymd_opt(
         i32::try_from(number(0..4)?).ok()?,
         number(5..7)?,
         number(8..10)?,
     )?;
-    let time = chrono::NaiveTime::from_hms_opt(number(11..13)?, number(14..16)?, number(17..19)?)?;
-    let offset = FixedOffset::east_opt(offset_seconds)?;
-    let local = date.and_time(time).and_local_timezone(offset).single()?;
-    Some(local.with_timezone(&Utc))
+    let (hours, minutes, seconds) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if hours > 23 || minutes > 59 || seconds > 59 {
+        return None;
+    }
+    // Seconds since the epoch, counted directly (0001-01-01 is day 719,163 before it).
+    let days = i64::from(date.num_days_from_ce()) - 719_163;
+    let local = days * 86_400 + i64::from(hours * 3_600 + minutes * 60 + seconds);
+    DateTime::from_timestamp(local - i64::from(offset_seconds), 0)
 }
 
 /// A Unix time as web back offices export it: seconds (9 or 10 digits) or milliseconds
@@ -1242,6 +1349,30 @@ mod tests {
         let mut row = row;
         row[2] = Some("sportello polifunzionale");
         assert_eq!(p.request(&row).unwrap().channel, Channel::Sportello);
+
+        // The words read in one lookup read as the general path reads them, profile
+        // mappings included; a profile may even map a canonical word to another.
+        let values: BTreeMap<String, BTreeMap<String, String>> = [(
+            "channel".to_string(),
+            [("app".to_string(), "online".to_string())].into(),
+        )]
+        .into();
+        let p = FieldParser::new(
+            DecimalMark::Dot,
+            None,
+            &values,
+            Pseudonymiser::new(&[7u8; 32]).unwrap(),
+        );
+        assert_eq!(p.words.channel.get("app"), Some(&Channel::Online));
+        for (word, value) in &p.words.channel {
+            let general: Channel = p.canonical_value("channel", word).parse().unwrap();
+            assert_eq!((word, general), (word, *value));
+        }
+        for (word, value) in &p.words.status {
+            let general: Status = p.canonical_value("status", word).parse().unwrap();
+            assert_eq!((word, general), (word, *value));
+        }
+        assert!(p.words.status.len() > Status::ALL.len());
     }
 
     #[test]
@@ -1283,6 +1414,35 @@ mod tests {
                 // Only leap seconds are left to the general parser.
                 proptest::prop_assert_eq!(general, None);
             }
+        }
+
+        /// The year read from the table of year starts is the year of the local calendar,
+        /// near the turn of the year (in winter and summer time alike) and anywhere else.
+        #[test]
+        fn local_years_from_the_table_are_those_of_the_time_zone(
+            seconds in -5_000_000_000i64..10_000_000_000i64,
+            year in 1700i32..2400,
+            around in -172_800i64..172_800,
+        ) {
+            let turn = NaiveDate::from_ymd_opt(year, 1, 1)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|n| n.and_utc().timestamp())
+                .unwrap_or(0);
+            for s in [seconds, turn + around] {
+                let t = DateTime::from_timestamp(s, 0).unwrap_or_default();
+                proptest::prop_assert_eq!(
+                    local_year(t),
+                    t.with_timezone(&CITY_TIME_ZONE).year()
+                );
+            }
+        }
+
+        /// Reading a field without trimming it when its ends are printable gives what
+        /// trimming gives.
+        #[test]
+        fn fields_read_as_their_trimmed_text(text in "\\PC{0,6}[ \t\u{a0}]?") {
+            let trimmed = present(text.trim());
+            proptest::prop_assert_eq!(present(&text), trimmed);
         }
 
         /// The quick reading of plain amounts agrees with the general one wherever it
