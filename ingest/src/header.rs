@@ -60,6 +60,15 @@ impl LogKind {
                         "numero_domanda",
                         "id_istanza",
                         "numero_istanza",
+                        "id_segnalazione",
+                        "numero_segnalazione",
+                        "n_segnalazione",
+                        "codice_segnalazione",
+                        "id_reclamo",
+                        "numero_reclamo",
+                        "n_reclamo",
+                        "numero_ticket",
+                        "n_ticket",
                         "protocollo",
                         "numero_protocollo",
                         "n_protocollo",
@@ -99,6 +108,11 @@ impl LogKind {
                         "tipologia_richiesta",
                         "tipo_istanza",
                         "tipologia",
+                        "tipo_segnalazione",
+                        "tipologia_segnalazione",
+                        "categoria_segnalazione",
+                        "tipo_reclamo",
+                        "categoria",
                         // English.
                         "service_name",
                         "service_code",
@@ -125,6 +139,11 @@ impl LogKind {
                         "modalita_di_invio",
                         "mezzo_presentazione",
                         "modalita",
+                        "canale_segnalazione",
+                        "fonte",
+                        "fonte_segnalazione",
+                        "origine",
+                        "origine_segnalazione",
                         // English.
                         "submission_channel",
                         "channel_of_submission",
@@ -149,6 +168,8 @@ impl LogKind {
                         "data_inserimento",
                         "data_apertura",
                         "data_creazione",
+                        "data_segnalazione",
+                        "data_reclamo",
                         "data",
                         // English.
                         "submitted",
@@ -213,6 +234,8 @@ impl LogKind {
                         "stato_domanda",
                         "stato_procedimento",
                         "stato_istanza",
+                        "stato_segnalazione",
+                        "stato_reclamo",
                         "esito_pratica",
                         "esito_procedimento",
                         // English.
@@ -565,6 +588,8 @@ impl LogKind {
                         "apertura",
                         "creazione",
                         "arrivo",
+                        "segnalazione",
+                        "reclamo",
                     ])
                 {
                     Some("submitted_at")
@@ -595,7 +620,16 @@ impl LogKind {
                 } else if first(&["voto", "gradimento", "punteggio"]) || has(&["soddisfazione"]) {
                     Some("satisfaction")
                 } else if first(&["id", "numero", "num", "n", "nr", "codice", "cod"])
-                    && has(&["pratica", "richiesta", "domanda", "istanza", "protocollo"])
+                    && has(&[
+                        "pratica",
+                        "richiesta",
+                        "domanda",
+                        "istanza",
+                        "protocollo",
+                        "segnalazione",
+                        "reclamo",
+                        "ticket",
+                    ])
                 {
                     Some("request_id")
                 } else if has(&["servizio", "procedimento"]) {
@@ -923,6 +957,65 @@ mod tests {
         // A date about something else is no column: not an amount, not a submission.
         assert_eq!(LogKind::Requests.canonical("Payment date"), None);
         assert_eq!(LogKind::Requests.canonical("Date of birth"), None);
+    }
+
+    #[test]
+    fn logs_of_reports_and_complaints() {
+        // Open-data exports of citizens' reports (segnalazioni) and complaints (reclami): the
+        // category stands for the service, the source for the channel.
+        for header in [
+            names(&[
+                "ID segnalazione",
+                "Categoria",
+                "Fonte",
+                "Data segnalazione",
+                "Data chiusura",
+                "Stato",
+            ]),
+            names(&[
+                "Numero reclamo",
+                "Tipo reclamo",
+                "Origine",
+                "Data reclamo",
+                "Data risposta",
+                "Stato reclamo",
+            ]),
+        ] {
+            let canonical: Vec<Option<&str>> = header
+                .iter()
+                .map(|n| LogKind::Requests.canonical(n))
+                .collect();
+            assert_eq!(
+                canonical[..4],
+                [
+                    Some("request_id"),
+                    Some("service"),
+                    Some("channel"),
+                    Some("submitted_at")
+                ],
+                "{header:?}"
+            );
+            assert_eq!(canonical[5], Some("status"), "{header:?}");
+        }
+        // Unlisted, by their words.
+        assert_eq!(
+            LogKind::Requests.canonical("N. ticket assistenza"),
+            Some("request_id")
+        );
+        assert_eq!(
+            LogKind::Requests.canonical("Data della segnalazione"),
+            Some("submitted_at")
+        );
+        // A service named in the file wins over a category.
+        let map = requests_map(&names(&[
+            "id_segnalazione",
+            "categoria",
+            "servizio",
+            "canale",
+            "data_segnalazione",
+            "stato",
+        ]));
+        assert_eq!(map.positions[1], Some(2));
     }
 
     #[test]

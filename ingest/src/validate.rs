@@ -403,6 +403,12 @@ const SYNONYMS: &[(&str, &[(&str, &str)])] = &[
             ("in_attesa_di_integrazione", "pending"),
             ("decaduta", "abandoned"),
             ("scaduta", "abandoned"),
+            // Reports and complaints.
+            ("risolta", "completed"),
+            ("risolto", "completed"),
+            ("in_gestione", "pending"),
+            ("in_verifica", "pending"),
+            ("in_valutazione", "pending"),
             ("improcedibile", "rejected"),
             ("irricevibile", "rejected"),
             ("inammissibile", "rejected"),
@@ -968,6 +974,11 @@ fn required<'a>(field: &str, text: &'a str) -> Result<&'a str, Rejection> {
 
 fn code(field: &str, text: &str) -> Result<CompactString, Rejection> {
     let text = required(field, text)?;
+    // Printable ASCII (the usual code) has no control characters and a character per byte.
+    let printable = text.bytes().all(|b| (b' '..=b'~').contains(&b));
+    if printable && text.len() <= MAX_CODE_CHARS {
+        return Ok(CompactString::from(text));
+    }
     if text.len() > MAX_CODE_CHARS && text.chars().count() > MAX_CODE_CHARS {
         return Err(Rejection::new(
             field,
