@@ -482,6 +482,66 @@ fn a_zip_archive_holding_an_export_ingests_as_that_export() {
     gives_the_municipal_export(&w, &path, "zip member `estrazione/pratiche.csv`", &expected);
 }
 
+/// A web page saved as a spreadsheet (an HTML table in a `.xls` file, as many back offices
+/// export "to Excel"), in Windows-1252 with a title row where the CSV has Excel's `sep=;`
+/// line: row *n* of the table is line *n* of the CSV, so it gives what the CSV gives, with
+/// the same quarantine lines.
+#[test]
+fn a_web_page_saved_as_a_spreadsheet_ingests_as_its_table() {
+    let (plain, expected) = municipal_export_alone();
+    let csv = std::fs::read(&plain).unwrap();
+    let (text, _, _) = encoding_rs::WINDOWS_1252.decode(&csv);
+    let escape = |cell: &str| {
+        cell.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut page = String::from(
+        "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; \
+         charset=windows-1252\"><style>td { mso-number-format: \"\\@\"; }</style></head>\n\
+         <body><table border=\"1\">\n",
+    );
+    for (i, line) in text.lines().enumerate() {
+        page.push_str("<tr>");
+        if i == 0 {
+            // The `sep=;` line of the CSV: a title row, spanning the table.
+            page.push_str("<td colspan=\"13\"><b>Estrazione pratiche</b></td>");
+        } else {
+            for cell in line.split(';') {
+                let tag = if i == 1 { "th" } else { "td" };
+                page.push_str(&format!("<{tag}>{}</{tag}>", escape(cell)));
+            }
+        }
+        page.push_str("</tr>\n");
+    }
+    page.push_str("</table></body></html>\n");
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&page);
+    assert!(!unmappable);
+
+    let w = warehouse();
+    let file = w.file("estrazione_pratiche.xls", &bytes);
+    let summary = w.ingest(&[s(&file)]);
+    has_the_municipal_export_counts(&summary);
+    let dialect = summary["files"][0]["dialect"].as_str().unwrap();
+    assert!(
+        dialect.starts_with("HTML table;") && dialect.contains("comma"),
+        "{dialect}"
+    );
+    assert_eq!(contents(&w), contents(&expected));
+    let again = w.ingest(&[s(&file)]);
+    assert!(again["files"][0]["skipped"].is_string(), "{again}");
+
+    // A page with no table is refused, naming the file and what to do.
+    let empty = w.file("vuoto.xls", b"<html><body><p>Nessun dato</p></body></html>");
+    let refused = run(&w.ingest_args(&[s(&empty)]));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("vuoto.xls") && stderr.contains("no table"),
+        "{stderr}"
+    );
+}
+
 /// Excel's "Unicode text" export: UTF-16 with a byte order mark, tab-separated, CRLF.
 #[test]
 fn an_excel_unicode_text_export_ingests_without_a_profile() {

@@ -101,6 +101,10 @@ pub struct Dialect {
     /// The file is a zip archive and this is the export inside it that is read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zip_member: Option<String>,
+    /// The file is a web page (an HTML table saved as a spreadsheet): the text above is its
+    /// largest table as CSV (see [`crate::html`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub html_table: bool,
 }
 
 /// What reading a file tells before parsing it: complete once the file has been read from
@@ -116,6 +120,8 @@ pub struct FileScan {
     pub gzip: bool,
     /// The file is a zip archive; everything below describes the text of this member.
     pub zip_member: Option<String>,
+    /// The file is a web page; everything below describes the CSV text of its table.
+    pub html_table: bool,
     /// Line ends (`\n`) in the file: an upper bound of its rows, to size buffers. An
     /// estimate from the first bytes while partial.
     pub lines: u64,
@@ -160,6 +166,10 @@ impl FileScan {
                 packed(member.size),
                 Box::new(archive::open_member(path, member)?),
             ),
+            Packing::Html => {
+                let text = crate::html::page_text(path)?;
+                (text.len() as u64, Box::new(std::io::Cursor::new(text)))
+            }
             Packing::Plain => (bytes, Box::new(file)),
         };
         let mut head = vec![0u8; HEAD_BYTES];
@@ -183,6 +193,7 @@ impl FileScan {
             bytes,
             gzip: packing == Packing::Gzip,
             zip_member: packing.member_name(),
+            html_table: packing == Packing::Html,
             lines,
             valid_utf8,
             utf8_bom: head.starts_with(&[0xEF, 0xBB, 0xBF]),
@@ -210,6 +221,12 @@ enum ScannedInput {
     Member {
         text: archive::MemberText,
         member: String,
+        sha256: String,
+        bytes: u64,
+    },
+    /// The CSV text of a web page's table; the page was hashed as it was read whole.
+    Page {
+        text: std::io::Cursor<Vec<u8>>,
         sha256: String,
         bytes: u64,
     },
@@ -261,6 +278,7 @@ impl Read for ScanningReader {
             ScannedInput::Plain(file) => file.read(buf)?,
             ScannedInput::Gzip(text) => text.read(buf)?,
             ScannedInput::Member { text, .. } => text.read(buf)?,
+            ScannedInput::Page { text, .. } => text.read(buf)?,
         };
         if n > 0 {
             self.text.update(&buf[..n]);
@@ -277,13 +295,16 @@ impl Read for ScanningReader {
                     bytes,
                     ..
                 } => ((sha256.clone(), *bytes), false, Some(member.clone())),
+                ScannedInput::Page { sha256, bytes, .. } => ((sha256.clone(), *bytes), false, None),
             };
+            let html_table = matches!(self.input, ScannedInput::Page { .. });
             let text = std::mem::replace(&mut self.text, TextCheck::new());
             *slot = Some(FileScan {
                 sha256,
                 bytes,
                 gzip,
                 zip_member,
+                html_table,
                 lines: text.lines,
                 valid_utf8: text.valid_utf8 && text.carry.is_empty(),
                 utf8_bom: text.head.starts_with(&[0xEF, 0xBB, 0xBF]),
@@ -317,19 +338,44 @@ impl ScanningReader {
     }
 }
 
+impl ScanningReader {
+    /// Reads the CSV text of the table of the web page at `path`, which is hashed as it is
+    /// read whole to be parsed.
+    pub fn html_page(path: &Path, slot: ScanSlot) -> Result<Self> {
+        let text = crate::html::page_text(path)?;
+        let mut hashing = Hashing {
+            file: File::open(path).map_err(|e| Error::io(path, e))?,
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::io(path, e))?;
+        Ok(ScanningReader {
+            input: ScannedInput::Page {
+                text: std::io::Cursor::new(text),
+                sha256: hex::encode(hashing.hasher.finalize()),
+                bytes: hashing.bytes,
+            },
+            text: TextCheck::new(),
+            slot,
+        })
+    }
+}
+
 /// How a file's text is stored in it.
 #[derive(Debug, PartialEq, Eq)]
 enum Packing {
     Plain,
     Gzip,
     Zip(archive::Member),
+    /// A web page whose table is the text.
+    Html,
 }
 
 impl Packing {
     /// Told by the first bytes of `file` (a spreadsheet, also a zip file, is plain here: it is
     /// read as a workbook). Leaves the file at its start.
     fn of(path: &Path, file: &mut File) -> Result<Packing> {
-        let mut magic = [0u8; 8];
+        let mut magic = [0u8; 64];
         let n = read_full(file, &mut magic).map_err(|e| Error::io(path, e))?;
         file.seek(SeekFrom::Start(0))
             .map_err(|e| Error::io(path, e))?;
@@ -338,6 +384,8 @@ impl Packing {
             Packing::Gzip
         } else if archive::is_zip(magic) && !crate::spreadsheet::is_spreadsheet(path, magic) {
             Packing::Zip(archive::data_member(path)?)
+        } else if crate::html::is_html_page(magic) {
+            Packing::Html
         } else {
             Packing::Plain
         })
@@ -373,6 +421,7 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
     let slot = ScanSlot::default();
     let reader = match Packing::of(path, &mut file)? {
         Packing::Zip(member) => ScanningReader::zip_member(path, &member, slot.clone())?,
+        Packing::Html => ScanningReader::html_page(path, slot.clone())?,
         packing => ScanningReader::new(file, packing == Packing::Gzip, slot.clone()),
     };
     let mut reader = BufReader::with_capacity(1 << 20, reader);
@@ -457,6 +506,7 @@ impl Dialect {
                 sheet: settings.sheet.clone(),
                 gzip: false,
                 zip_member: None,
+                html_table: false,
             });
         }
         let encoding = match Encoding::from_profile(&settings.encoding) {
@@ -475,7 +525,9 @@ impl Dialect {
             None => text_extension(path),
         };
         let first = first_line.trim_start();
-        let format = if first.starts_with('[') && (extension == "json" || looks_like_json(head)) {
+        let format = if scan.html_table {
+            Format::Csv
+        } else if first.starts_with('[') && (extension == "json" || looks_like_json(head)) {
             Format::JsonArray
         } else if ["jsonl", "ndjson"].contains(&extension.as_str()) || first.starts_with('{') {
             Format::JsonLines
@@ -507,6 +559,7 @@ impl Dialect {
             sheet: None,
             gzip: scan.gzip,
             zip_member: scan.zip_member.clone(),
+            html_table: scan.html_table,
         })
     }
 
@@ -530,6 +583,10 @@ impl Dialect {
             )?));
         }
         let file: Box<dyn Read + Send> = match (&self.zip_member, scan) {
+            _ if self.html_table => match scan {
+                Some(slot) => Box::new(ScanningReader::html_page(path, slot.clone())?),
+                None => Box::new(std::io::Cursor::new(crate::html::page_text(path)?)),
+            },
             (Some(name), scan) => {
                 let member = archive::data_member(path)?;
                 if &member.name != name {

@@ -13,6 +13,7 @@ pub mod dialect;
 pub mod error;
 pub mod frames;
 pub mod header;
+pub mod html;
 pub mod layout;
 pub mod profile;
 pub mod pseudonym;

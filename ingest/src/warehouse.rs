@@ -680,6 +680,7 @@ fn describe(reader: &LogReader) -> String {
     };
     let text = describe_text(d, encoding, decimal);
     match (&d.zip_member, d.gzip) {
+        _ if d.html_table => format!("HTML table; {text}"),
         (Some(member), _) => format!("zip member `{member}`; {text}"),
         (None, true) => format!("gzip; {text}"),
         (None, false) => text,
