@@ -315,6 +315,82 @@ proptest! {
     }
 }
 
+/// Starts of web pages saved as spreadsheets: a table with a header row, well formed or as
+/// old report tools write it (upper case, unclosed cells).
+const PAGE_PREFIXES: [&[u8]; 2] = [
+    b"<html><head><meta charset=\"utf-8\"></head><body><table><tr><th>request_id</th>\
+      <th>service</th><th>channel</th><th>submitted_at</th><th>status</th></tr>",
+    b"<TABLE border=1><TR><TD>id_pratica<TD>servizio<TD>canale<TD>data_presentazione<TD>stato\
+      <TD>importo\n",
+];
+
+/// Bytes that look a little like the rest of such a page: row and cell tags, entities, nested
+/// tables and text, with any byte at all mixed in.
+fn pageish_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    let tokens: Vec<&'static [u8]> = vec![
+        b"<tr>",
+        b"</tr>",
+        b"<td>",
+        b"</td>",
+        b"<th>",
+        b"<td colspan=\"2\">",
+        b"<br>",
+        b"&amp;",
+        b"&nbsp;",
+        b"<table>",
+        b"</table>",
+        b"online",
+        b"completed",
+        b"05/09/2017 10:00",
+        b"2017-01-02T10:00:00+01:00",
+        b"12,50",
+        b"\"",
+        b";",
+        b",",
+        b"\n",
+        b" ",
+    ];
+    prop::collection::vec(
+        prop_oneof![
+            2 => any::<u8>().prop_map(|b| vec![b]),
+            8 => prop::sample::select(tokens).prop_map(<[u8]>::to_vec),
+        ],
+        0..max,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(config(256, 16))]
+
+    /// Whatever follows the header row of a page saved as a spreadsheet, an ingest either
+    /// refuses the file or accounts for every row the reader finds in its table.
+    #[test]
+    fn ingest_of_arbitrary_pages_loses_nothing(
+        prefix in prop::sample::select(PAGE_PREFIXES.to_vec()),
+        body in pageish_bytes(300),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = prefix.to_vec();
+        bytes.extend_from_slice(&body);
+        let result = ingest_file(dir.path(), "estrazione.xls", &bytes);
+        let rows = read_rows(&dir.path().join("estrazione.xls"), None);
+        match (result, rows) {
+            (Ok((read, accepted, quarantined, duplicate)), Ok(rows)) => {
+                prop_assert_eq!(read, accepted + quarantined + duplicate);
+                prop_assert_eq!(read, rows.len() as u64);
+            }
+            (Err(_), Err(_)) => {}
+            (result, rows) => prop_assert!(
+                false,
+                "ingest and reader disagree: {:?} vs {:?}",
+                result.map(|_| ()),
+                rows.map(|r| r.len())
+            ),
+        }
+    }
+}
+
 /// How a generated file is written.
 #[derive(Debug, Clone)]
 struct Style {
