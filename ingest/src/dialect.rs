@@ -319,18 +319,29 @@ impl ScanningReader {
     /// Reads the text of the data file inside the zip archive at `path`, after hashing the
     /// archive (it is read by seeking in it, so the hash cannot be taken on the way).
     pub fn zip_member(path: &Path, member: &archive::Member, slot: ScanSlot) -> Result<Self> {
-        let mut hashing = Hashing {
-            file: File::open(path).map_err(|e| Error::io(path, e))?,
-            hasher: Sha256::new(),
-            bytes: 0,
-        };
-        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::io(path, e))?;
+        let (sha256, bytes) = stored_hash(path)?;
         Ok(ScanningReader {
             input: ScannedInput::Member {
                 text: archive::open_member(path, member)?,
                 member: member.name.clone(),
-                sha256: hex::encode(hashing.hasher.finalize()),
-                bytes: hashing.bytes,
+                sha256,
+                bytes,
+            },
+            text: TextCheck::new(),
+            slot,
+        })
+    }
+
+    /// Reads the CSV text of the table of the web page at `path` (parsed whole), after
+    /// hashing the page.
+    pub fn html_page(path: &Path, slot: ScanSlot) -> Result<Self> {
+        let text = crate::html::page_text(path)?;
+        let (sha256, bytes) = stored_hash(path)?;
+        Ok(ScanningReader {
+            input: ScannedInput::Page {
+                text: std::io::Cursor::new(text),
+                sha256,
+                bytes,
             },
             text: TextCheck::new(),
             slot,
@@ -338,27 +349,15 @@ impl ScanningReader {
     }
 }
 
-impl ScanningReader {
-    /// Reads the CSV text of the table of the web page at `path`, which is hashed as it is
-    /// read whole to be parsed.
-    pub fn html_page(path: &Path, slot: ScanSlot) -> Result<Self> {
-        let text = crate::html::page_text(path)?;
-        let mut hashing = Hashing {
-            file: File::open(path).map_err(|e| Error::io(path, e))?,
-            hasher: Sha256::new(),
-            bytes: 0,
-        };
-        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::io(path, e))?;
-        Ok(ScanningReader {
-            input: ScannedInput::Page {
-                text: std::io::Cursor::new(text),
-                sha256: hex::encode(hashing.hasher.finalize()),
-                bytes: hashing.bytes,
-            },
-            text: TextCheck::new(),
-            slot,
-        })
-    }
+/// The SHA-256 (hex) and size of the file at `path` as stored, by a pass of their own.
+fn stored_hash(path: &Path) -> Result<(String, u64)> {
+    let mut hashing = Hashing {
+        file: File::open(path).map_err(|e| Error::io(path, e))?,
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::io(path, e))?;
+    Ok((hex::encode(hashing.hasher.finalize()), hashing.bytes))
 }
 
 /// How a file's text is stored in it.

@@ -1375,14 +1375,18 @@ mod tests {
             Pseudonymiser::new(&[7u8; 32]).unwrap(),
         );
         assert_eq!(p.words.channel.get("app"), Some(&Channel::Online));
-        for (word, value) in &p.words.channel {
-            let general: Channel = p.canonical_value("channel", word).parse().unwrap();
-            assert_eq!((word, general), (word, *value));
+        fn read_as_in_general<T>(p: &FieldParser, column: &str, words: &FxHashMap<Box<str>, T>)
+        where
+            T: std::str::FromStr<Err = String> + PartialEq + std::fmt::Debug,
+        {
+            for (word, value) in words {
+                let general: T = p.canonical_value(column, word).parse().unwrap();
+                assert_eq!((word, &general), (word, value));
+            }
         }
-        for (word, value) in &p.words.status {
-            let general: Status = p.canonical_value("status", word).parse().unwrap();
-            assert_eq!((word, general), (word, *value));
-        }
+        read_as_in_general(&p, "channel", &p.words.channel);
+        read_as_in_general(&p, "status", &p.words.status);
+        read_as_in_general(&p, "auth_method", &p.words.auth_method);
         assert!(p.words.status.len() > Status::ALL.len());
     }
 
