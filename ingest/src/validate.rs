@@ -1342,38 +1342,28 @@ mod tests {
         assert_eq!(r.amount_cents, Some(123_450));
         assert_eq!(r.satisfaction, Some(8));
 
-        let values: BTreeMap<String, BTreeMap<String, String>> = [(
-            "channel".to_string(),
-            [(
-                "Sportello polifunzionale".to_string(),
-                "sportello".to_string(),
+        // A profile's mapping of channel `from` to `to`.
+        let mapping = |from: &str, to: &str| {
+            let values: BTreeMap<String, BTreeMap<String, String>> = [(
+                "channel".to_string(),
+                [(from.to_string(), to.to_string())].into(),
             )]
-            .into(),
-        )]
-        .into();
-        let p = FieldParser::new(
-            DecimalMark::Dot,
-            None,
-            &values,
-            Pseudonymiser::new(&[7u8; 32]).unwrap(),
-        );
+            .into();
+            FieldParser::new(
+                DecimalMark::Dot,
+                None,
+                &values,
+                Pseudonymiser::new(&[7u8; 32]).unwrap(),
+            )
+        };
+        let p = mapping("Sportello polifunzionale", "sportello");
         let mut row = row;
         row[2] = Some("sportello polifunzionale");
         assert_eq!(p.request(&row).unwrap().channel, Channel::Sportello);
 
         // The words read in one lookup read as the general path reads them, profile
         // mappings included; a profile may even map a canonical word to another.
-        let values: BTreeMap<String, BTreeMap<String, String>> = [(
-            "channel".to_string(),
-            [("app".to_string(), "online".to_string())].into(),
-        )]
-        .into();
-        let p = FieldParser::new(
-            DecimalMark::Dot,
-            None,
-            &values,
-            Pseudonymiser::new(&[7u8; 32]).unwrap(),
-        );
+        let p = mapping("app", "online");
         assert_eq!(p.words.channel.get("app"), Some(&Channel::Online));
         fn read_as_in_general<T>(p: &FieldParser, column: &str, words: &FxHashMap<Box<str>, T>)
         where
