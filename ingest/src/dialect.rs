@@ -166,11 +166,9 @@ impl FileScan {
                 packed(member.size),
                 Box::new(archive::open_member(path, member)?),
             ),
-            Packing::Html => {
-                let text = crate::html::page_text(path)?;
-                (text.len() as u64, Box::new(std::io::Cursor::new(text)))
-            }
-            Packing::Plain => (bytes, Box::new(file)),
+            // A page's text is known without sniffing it (see `Dialect::detect`): it is parsed
+            // once, when it is read.
+            Packing::Html | Packing::Plain => (bytes, Box::new(file)),
         };
         let mut head = vec![0u8; HEAD_BYTES];
         let n = read_full(&mut text, &mut head).map_err(|e| Error::io(path, e))?;
@@ -508,6 +506,24 @@ impl Dialect {
                 html_table: false,
             });
         }
+        if scan.html_table {
+            // A page's table is read as UTF-8 text with `;` between fields (see
+            // `crate::html`); amounts as Italian pages write them unless the profile says.
+            return Ok(Dialect {
+                format: Format::Csv,
+                encoding: Encoding::Utf8,
+                delimiter: b';',
+                sep_line: false,
+                decimal: match settings.decimal.as_str() {
+                    "." => DecimalMark::Dot,
+                    _ => DecimalMark::Comma,
+                },
+                sheet: None,
+                gzip: false,
+                zip_member: None,
+                html_table: true,
+            });
+        }
         let encoding = match Encoding::from_profile(&settings.encoding) {
             Some(encoding) => encoding,
             // A UTF-16 byte order mark says it all (as it does for a UTF-8 one).
@@ -524,9 +540,7 @@ impl Dialect {
             None => text_extension(path),
         };
         let first = first_line.trim_start();
-        let format = if scan.html_table {
-            Format::Csv
-        } else if first.starts_with('[') && (extension == "json" || looks_like_json(head)) {
+        let format = if first.starts_with('[') && (extension == "json" || looks_like_json(head)) {
             Format::JsonArray
         } else if ["jsonl", "ndjson"].contains(&extension.as_str()) || first.starts_with('{') {
             Format::JsonLines
