@@ -222,7 +222,7 @@ enum ScannedInput {
         sha256: String,
         bytes: u64,
     },
-    /// The CSV text of a web page's table; the page was hashed as it was read whole.
+    /// The CSV text of a web page's table; the page was hashed when it was read whole.
     Page {
         text: std::io::Cursor<Vec<u8>>,
         sha256: String,
@@ -330,16 +330,15 @@ impl ScanningReader {
         })
     }
 
-    /// Reads the CSV text of the table of the web page at `path` (parsed whole), after
-    /// hashing the page.
+    /// Reads the CSV text of the table of the web page at `path`, which is read whole, hashed
+    /// and parsed.
     pub fn html_page(path: &Path, slot: ScanSlot) -> Result<Self> {
-        let text = crate::html::page_text(path)?;
-        let (sha256, bytes) = stored_hash(path)?;
+        let page = crate::html::read_page(path)?;
         Ok(ScanningReader {
             input: ScannedInput::Page {
-                text: std::io::Cursor::new(text),
-                sha256,
-                bytes,
+                text: std::io::Cursor::new(crate::html::page_text(path, &page)?),
+                sha256: hex::encode(Sha256::digest(&page)),
+                bytes: page.len() as u64,
             },
             text: TextCheck::new(),
             slot,
@@ -598,7 +597,10 @@ impl Dialect {
         let file: Box<dyn Read + Send> = match (&self.zip_member, scan) {
             _ if self.html_table => match scan {
                 Some(slot) => Box::new(ScanningReader::html_page(path, slot.clone())?),
-                None => Box::new(std::io::Cursor::new(crate::html::page_text(path)?)),
+                None => {
+                    let page = crate::html::read_page(path)?;
+                    Box::new(std::io::Cursor::new(crate::html::page_text(path, &page)?))
+                }
             },
             (Some(name), scan) => {
                 let member = archive::data_member(path)?;

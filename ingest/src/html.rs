@@ -53,8 +53,8 @@ pub fn is_html_page(head: &[u8]) -> bool {
     })
 }
 
-/// The CSV text (UTF-8, `;` between fields, one line per table row) of the page at `path`.
-pub fn page_text(path: &Path) -> Result<Vec<u8>> {
+/// The bytes of the page at `path`, refused when larger than [`MAX_PAGE_BYTES`].
+pub fn read_page(path: &Path) -> Result<Vec<u8>> {
     let size = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len();
@@ -69,8 +69,13 @@ pub fn page_text(path: &Path) -> Result<Vec<u8>> {
             ),
         ));
     }
-    let page = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    table_text(&page).map_err(|message| page_error(path, message))
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// The CSV text (UTF-8, `;` between fields, one line per table row) of `page`, the page at
+/// `path`.
+pub fn page_text(path: &Path, page: &[u8]) -> Result<Vec<u8>> {
+    table_text(page).map_err(|message| page_error(path, message))
 }
 
 fn page_error(path: &Path, message: String) -> Error {
