@@ -333,10 +333,10 @@ impl ScanningReader {
     /// Reads the CSV text of the table of the web page at `path`, which is read whole, hashed
     /// and parsed.
     pub fn html_page(path: &Path, slot: ScanSlot) -> Result<Self> {
-        let page = crate::html::read_page(path)?;
+        let (page, text) = crate::html::read_page(path)?;
         Ok(ScanningReader {
             input: ScannedInput::Page {
-                text: std::io::Cursor::new(crate::html::page_text(path, &page)?),
+                text: std::io::Cursor::new(text),
                 sha256: hex::encode(Sha256::digest(&page)),
                 bytes: page.len() as u64,
             },
@@ -491,36 +491,35 @@ impl Dialect {
     /// Works out the dialect from the scan, letting the profile override each part.
     pub fn detect(path: &Path, scan: &FileScan, profile: &Profile) -> Result<Dialect> {
         let settings = &profile.source;
+        // Text that civica writes itself, from a workbook or a page: UTF-8 CSV, no sniffing.
+        let written = |format, delimiter, decimal| Dialect {
+            format,
+            encoding: Encoding::Utf8,
+            delimiter,
+            sep_line: false,
+            decimal,
+            sheet: None,
+            gzip: false,
+            zip_member: None,
+            html_table: false,
+        };
         if crate::spreadsheet::is_spreadsheet(path, &scan.head) {
-            // Cells are turned into UTF-8 CSV text with decimal points.
+            // Cells are turned into CSV text with decimal points.
             return Ok(Dialect {
-                format: Format::Spreadsheet,
-                encoding: Encoding::Utf8,
-                delimiter: b',',
-                sep_line: false,
-                decimal: DecimalMark::Dot,
                 sheet: settings.sheet.clone(),
-                gzip: false,
-                zip_member: None,
-                html_table: false,
+                ..written(Format::Spreadsheet, b',', DecimalMark::Dot)
             });
         }
         if scan.html_table {
-            // A page's table is read as UTF-8 text with `;` between fields (see
-            // `crate::html`); amounts as Italian pages write them unless the profile says.
+            // A page's table is written with `;` between fields (see `crate::html`); amounts
+            // are read as Italian pages write them unless the profile says.
+            let decimal = match settings.decimal.as_str() {
+                "." => DecimalMark::Dot,
+                _ => DecimalMark::Comma,
+            };
             return Ok(Dialect {
-                format: Format::Csv,
-                encoding: Encoding::Utf8,
-                delimiter: b';',
-                sep_line: false,
-                decimal: match settings.decimal.as_str() {
-                    "." => DecimalMark::Dot,
-                    _ => DecimalMark::Comma,
-                },
-                sheet: None,
-                gzip: false,
-                zip_member: None,
                 html_table: true,
+                ..written(Format::Csv, b';', decimal)
             });
         }
         let encoding = match Encoding::from_profile(&settings.encoding) {
@@ -597,10 +596,7 @@ impl Dialect {
         let file: Box<dyn Read + Send> = match (&self.zip_member, scan) {
             _ if self.html_table => match scan {
                 Some(slot) => Box::new(ScanningReader::html_page(path, slot.clone())?),
-                None => {
-                    let page = crate::html::read_page(path)?;
-                    Box::new(std::io::Cursor::new(crate::html::page_text(path, &page)?))
-                }
+                None => Box::new(std::io::Cursor::new(crate::html::read_page(path)?.1)),
             },
             (Some(name), scan) => {
                 let member = archive::data_member(path)?;

@@ -53,8 +53,9 @@ pub fn is_html_page(head: &[u8]) -> bool {
     })
 }
 
-/// The bytes of the page at `path`, refused when larger than [`MAX_PAGE_BYTES`].
-pub fn read_page(path: &Path) -> Result<Vec<u8>> {
+/// The page at `path` as stored (refused when larger than [`MAX_PAGE_BYTES`]), and the CSV
+/// text (UTF-8, `;` between fields, one line per table row) of its table.
+pub fn read_page(path: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
     let size = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len();
@@ -69,13 +70,9 @@ pub fn read_page(path: &Path) -> Result<Vec<u8>> {
             ),
         ));
     }
-    std::fs::read(path).map_err(|e| Error::io(path, e))
-}
-
-/// The CSV text (UTF-8, `;` between fields, one line per table row) of `page`, the page at
-/// `path`.
-pub fn page_text(path: &Path, page: &[u8]) -> Result<Vec<u8>> {
-    table_text(page).map_err(|message| page_error(path, message))
+    let page = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = table_text(&page).map_err(|message| page_error(path, message))?;
+    Ok((page, text))
 }
 
 fn page_error(path: &Path, message: String) -> Error {
