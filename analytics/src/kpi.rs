@@ -36,6 +36,7 @@ use datafusion::logical_expr::{Expr, col, lit, when};
 use datafusion::prelude::{SessionContext, cast};
 use serde::Serialize;
 
+use crate::calendar::city_month;
 use crate::catalogue::{Catalogue, Condition, Filter, KpiDef, Measure, Source, Unit};
 use crate::error::{Error, Result};
 use crate::session::Engine;
@@ -479,10 +480,10 @@ pub(crate) fn local_time(column: &str) -> Expr {
     to_local_time(vec![zoned])
 }
 
-/// The expression of a dimension, aliased to its name. Periods derive from `local`: the
-/// local wall-clock time of the source's timestamp (raw scan) or the roll-up's local month,
-/// which gives the same month, quarter and school year.
-fn dimension_expr(dim: Dimension, local: Expr, catalogue: &Catalogue) -> Expr {
+/// The expression of a dimension, aliased to its name. Periods derive from `month`: the
+/// local month of the source's timestamp ([`city_month`], raw scan) or the roll-up's
+/// `month` column, which holds the same values.
+fn dimension_expr(dim: Dimension, month: Expr, catalogue: &Catalogue) -> Expr {
     let expr = match dim {
         Dimension::Service | Dimension::Channel | Dimension::AuthMethod | Dimension::Year => {
             return col(dim.as_str());
@@ -507,11 +508,11 @@ fn dimension_expr(dim: Dimension, local: Expr, catalogue: &Catalogue) -> Expr {
                 }
             }
         }
-        Dimension::Month => date_trunc(lit("month"), local),
-        Dimension::Quarter => date_trunc(lit("quarter"), local),
+        Dimension::Month => month,
+        Dimension::Quarter => date_trunc(lit("quarter"), month),
         Dimension::SchoolYear => {
-            let year = cast(date_part(lit("year"), local.clone()), DataType::Int64);
-            let month = cast(date_part(lit("month"), local), DataType::Int64);
+            let year = cast(date_part(lit("year"), month.clone()), DataType::Int64);
+            let month = cast(date_part(lit("month"), month), DataType::Int64);
             year - when(month.lt(lit(9i64)), lit(1i64))
                 .otherwise(lit(0i64))
                 .unwrap_or(lit(0i64))
@@ -616,8 +617,7 @@ async fn raw_frame(
 ) -> Result<DataFrame> {
     let df = source_frame(ctx, def.source).await?;
     filter = filter_expr(&def.filter).and(filter);
-    let local = local_time(def.source.time_column());
-    let local_day = date_trunc(lit("day"), local.clone());
+    let local_day = date_trunc(lit("day"), local_time(def.source.time_column()));
     let midnight = |d: chrono::NaiveDate| {
         let micros = d
             .and_time(chrono::NaiveTime::MIN)
@@ -633,10 +633,11 @@ async fn raw_frame(
     }
     let df = df.filter(filter)?;
 
+    let month = city_month(col(def.source.time_column()));
     let group: Vec<Expr> = query
         .by
         .iter()
-        .map(|d| dimension_expr(*d, local.clone(), catalogue))
+        .map(|d| dimension_expr(*d, month.clone(), catalogue))
         .collect();
     let numerator = def.numerator.as_ref().map(filter_expr).unwrap_or(lit(true));
     let aggregates = match &def.measure {

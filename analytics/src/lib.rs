@@ -6,6 +6,7 @@
 //! the encoding of results as table, CSV or JSON ([`format`]). Callers (the CLI, the dashboard)
 //! pass typed values and receive typed results; they never build SQL.
 
+pub mod calendar;
 pub mod catalogue;
 pub mod disclosure;
 pub mod error;

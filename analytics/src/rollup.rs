@@ -18,14 +18,14 @@
 //! ```sql
 //! -- requests_rollup
 //! SELECT service, channel, status, auth_method, year,
-//!        date_trunc('month', to_local_time(submitted_at AT 'Europe/Rome')) AS month,
+//!        city_month(submitted_at) AS month,  -- the local month, see crate::calendar
 //!        count(*) AS n, count(amount_eur) AS n_amount, sum(amount_eur) AS sum_amount,
 //!        count(completed_at) AS n_completed, count(satisfaction) AS n_satisfaction,
 //!        sum(satisfaction) AS score_sum, sum(satisfaction * satisfaction) AS score_sq_sum,
 //!        sum(CASE WHEN satisfaction = 1 THEN 1 ELSE 0 END) AS score_1, … score_10
 //! FROM requests GROUP BY service, channel, status, auth_method, year, month
 //! -- surveys_rollup
-//! SELECT service, channel, year, date_trunc('month', local responded_at) AS month,
+//! SELECT service, channel, year, city_month(responded_at) AS month,
 //!        count(*) AS n, sum(score) AS score_sum, sum(score * score) AS score_sq_sum,
 //!        sum(CASE WHEN score = 1 THEN 1 ELSE 0 END) AS score_1, … score_10
 //! FROM surveys GROUP BY service, channel, year, month
@@ -47,7 +47,7 @@ use civica_ingest::Layout;
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::dataframe::DataFrame;
-use datafusion::functions::expr_fn::{date_trunc, sqrt};
+use datafusion::functions::expr_fn::sqrt;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{Expr, col, lit, when};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -56,9 +56,10 @@ use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::{SessionContext, cast};
 use serde::Serialize;
 
+use crate::calendar::city_month;
 use crate::catalogue::{Condition, KpiDef, Measure, Source};
 use crate::error::{Error, Result};
-use crate::kpi::{Dimension, KpiQuery, condition_expr, local_time};
+use crate::kpi::{Dimension, KpiQuery, condition_expr};
 use crate::session::Engine;
 
 /// Table name (and file stem) of the request roll-up.
@@ -162,7 +163,7 @@ fn histogram(column: &str) -> Result<Vec<Expr>> {
 
 /// The local month of a timestamp column, exactly as the `month` dimension computes it.
 fn local_month(column: &str) -> Expr {
-    date_trunc(lit("month"), local_time(column)).alias("month")
+    city_month(col(column)).alias("month")
 }
 
 /// What [`materialise`] did.

@@ -9,6 +9,7 @@
 //! this crate only at the Parquet files it writes and at the names in [`schema`].
 
 pub mod archive;
+pub mod calendar;
 pub mod dialect;
 pub mod error;
 pub mod frames;

@@ -14,6 +14,7 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
+use crate::calendar::local_year;
 use crate::dialect::DecimalMark;
 use crate::header::normalise;
 use crate::pseudonym::{CitizenKey, PseudonymCache, Pseudonymiser};
@@ -48,48 +49,6 @@ pub struct SurveyResponse {
     pub responded_at: DateTime<Utc>,
     pub score: i32,
     pub request_id: Option<CompactString>,
-}
-
-/// Calendar year of `t` in the city's time zone: the partition a record is stored in.
-/// Found from the instants at which the city's years begin, so that the time zone's rules
-/// are looked up once per year rather than once per record.
-pub fn local_year(t: DateTime<Utc>) -> i32 {
-    let year = t.year();
-    match (year_start(year), year_start(year + 1)) {
-        (Some(start), Some(next)) => {
-            let seconds = t.timestamp();
-            if seconds >= next {
-                year + 1
-            } else if seconds < start {
-                year - 1
-            } else {
-                year
-            }
-        }
-        _ => t.with_timezone(&CITY_TIME_ZONE).year(),
-    }
-}
-
-/// The instant (seconds since the epoch) at which `year` begins in the city's time zone, for
-/// the years of the table; `None` outside it, or where local midnight of 1 January does not
-/// exist.
-fn year_start(year: i32) -> Option<i64> {
-    const FIRST: i32 = 1800;
-    const YEARS: i32 = 500;
-    static STARTS: std::sync::OnceLock<Vec<Option<i64>>> = std::sync::OnceLock::new();
-    let starts = STARTS.get_or_init(|| {
-        (FIRST..FIRST + YEARS)
-            .map(|y| {
-                let midnight = NaiveDate::from_ymd_opt(y, 1, 1)?.and_hms_opt(0, 0, 0)?;
-                let start = CITY_TIME_ZONE.from_local_datetime(&midnight).earliest()?;
-                Some(start.timestamp())
-            })
-            .collect()
-    });
-    starts
-        .get(usize::try_from(year - FIRST).ok()?)
-        .copied()
-        .flatten()
 }
 
 /// A stable 128-bit digest (XXH3) of a record's fields, each followed by an ASCII unit
@@ -1418,27 +1377,6 @@ mod tests {
             } else if !text[17..19].starts_with('6') {
                 // Only leap seconds are left to the general parser.
                 proptest::prop_assert_eq!(general, None);
-            }
-        }
-
-        /// The year read from the table of year starts is the year of the local calendar,
-        /// near the turn of the year (in winter and summer time alike) and anywhere else.
-        #[test]
-        fn local_years_from_the_table_are_those_of_the_time_zone(
-            seconds in -5_000_000_000i64..10_000_000_000i64,
-            year in 1700i32..2400,
-            around in -172_800i64..172_800,
-        ) {
-            let turn = NaiveDate::from_ymd_opt(year, 1, 1)
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|n| n.and_utc().timestamp())
-                .unwrap_or(0);
-            for s in [seconds, turn + around] {
-                let t = DateTime::from_timestamp(s, 0).unwrap_or_default();
-                proptest::prop_assert_eq!(
-                    local_year(t),
-                    t.with_timezone(&CITY_TIME_ZONE).year()
-                );
             }
         }
 
