@@ -33,6 +33,8 @@ use std::sync::{Arc, Mutex};
 
 /// Rows kept in memory per table before they are written out.
 const FLUSH_ROWS: usize = 250_000;
+/// Emptied row buffers are kept for reuse while they hold room for fewer rows than this.
+const SPARE_ROWS: usize = FLUSH_ROWS;
 /// Rows per Parquet row group.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// How often (in rows) progress is reported.
@@ -915,6 +917,9 @@ struct TableState<R: Record> {
     /// Rows waiting to be written, by year.
     buffers: BTreeMap<i32, Vec<Pending<R>>>,
     buffered: usize,
+    /// Emptied buffers back from the writer, for the next rows: a fresh buffer costs the
+    /// kernel a page fault and a zeroed page every 4 KiB.
+    spare: Arc<Mutex<Vec<Vec<Pending<R>>>>>,
     /// Rows expected from the file being read (to size buffers).
     expected: usize,
     /// Rows expected in the whole ingest (to size the filter and the log).
@@ -939,6 +944,7 @@ impl<R: Record> TableState<R> {
             files,
             buffers: BTreeMap::new(),
             buffered: 0,
+            spare: Arc::default(),
             expected: 0,
             expected_total,
             filter: None,
@@ -968,9 +974,16 @@ impl<R: Record> TableState<R> {
         }
         let capacity = self.expected.clamp(1, FLUSH_ROWS);
         let year = valid.record.year();
+        let spare = &self.spare;
         self.buffers
             .entry(year)
-            .or_insert_with(|| Vec::with_capacity(capacity))
+            .or_insert_with(|| {
+                spare
+                    .lock()
+                    .ok()
+                    .and_then(|mut s| s.pop())
+                    .unwrap_or_else(|| Vec::with_capacity(capacity))
+            })
             .push(Pending {
                 key: valid.key,
                 fingerprint: valid.fingerprint,
@@ -1000,6 +1013,7 @@ impl<R: Record> TableState<R> {
             let file_index = self.files.len() as u32;
             self.files.push(path.clone());
             let log = Arc::clone(&log);
+            let spare = Arc::clone(&self.spare);
             ctx.writer.submit(Box::new(move || {
                 let order = sorted(&rows);
                 let frame_rows: Vec<(u128, &R)> =
@@ -1019,6 +1033,16 @@ impl<R: Record> TableState<R> {
                         file: file_index,
                         row: row as u32,
                     })?;
+                }
+                drop(log);
+                drop(frame_rows);
+                drop(order);
+                let mut rows = rows;
+                rows.clear();
+                if let Ok(mut spare) = spare.lock()
+                    && spare.iter().map(Vec::capacity).sum::<usize>() < SPARE_ROWS
+                {
+                    spare.push(rows);
                 }
                 Ok(())
             }))?;
