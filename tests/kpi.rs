@@ -185,6 +185,28 @@ fn periods_areas_and_filters() {
     let dated = f.kpi(&["requests", "--from", "2017-06-01", "--to", "2017-06-30"]);
     assert_eq!(dated[0]["n"], "3", "REF-2017-1, -2 and -3 in June 2017");
 
+    // Days that are not whole months are read from the raw rows, by local date.
+    let days = |from: &str, to: &str| {
+        let rows = f.kpi(&["requests", "--scan", "raw", "--from", from, "--to", to]);
+        rows.first().map(|r| r["n"].clone()).unwrap_or_default()
+    };
+    // CER-2017-1 was at 00:30 on 1 January 2017 in Cesena, 23:30 on 31 December in UTC.
+    assert_eq!(days("2017-01-01", "2017-01-01"), "1", "CER-2017-1");
+    assert_eq!(days("2016-12-20", "2016-12-31"), "1", "SUA-2016-2 alone");
+    assert_eq!(
+        days("2017-06-06", "2017-07-03"),
+        "3",
+        "REF-2017-2, -3 and -4, not REF-2017-1 (5 June, 20:00)"
+    );
+    // The days on which summer time began and ended.
+    assert_eq!(days("2017-03-26", "2017-03-26"), "1", "SUA-2017-2");
+    assert_eq!(
+        days("2017-10-29", "2017-10-29"),
+        "2",
+        "SUA-2017-5, CER-2017-3"
+    );
+    assert_eq!(days("2017-03-25", "2017-03-27"), "1", "SUA-2017-2");
+
     let list = run_ok(&["kpi", "--list"]);
     for id in [
         "online_share",

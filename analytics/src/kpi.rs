@@ -36,6 +36,8 @@ use datafusion::logical_expr::{Expr, col, lit, when};
 use datafusion::prelude::{SessionContext, cast};
 use serde::Serialize;
 
+use civica_ingest::calendar::day_start;
+
 use crate::calendar::city_month;
 use crate::catalogue::{Catalogue, Condition, Filter, KpiDef, Measure, Source, Unit};
 use crate::error::{Error, Result};
@@ -617,7 +619,11 @@ async fn raw_frame(
 ) -> Result<DataFrame> {
     let df = source_frame(ctx, def.source).await?;
     filter = filter_expr(&def.filter).and(filter);
-    let local_day = date_trunc(lit("day"), local_time(def.source.time_column()));
+    // A date range compares the stored instants with the instants at which its days begin
+    // (Parquet statistics then skip the row groups outside it), or, for days next to a change
+    // of offset, the local date of every row.
+    let time = def.source.time_column();
+    let local_day = || date_trunc(lit("day"), local_time(time));
     let midnight = |d: chrono::NaiveDate| {
         let micros = d
             .and_time(chrono::NaiveTime::MIN)
@@ -625,11 +631,23 @@ async fn raw_frame(
             .timestamp_micros();
         lit(ScalarValue::TimestampMicrosecond(Some(micros), None))
     };
+    let instant = |seconds: i64| {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(seconds.saturating_mul(1_000_000)),
+            Some("UTC".into()),
+        ))
+    };
     if let Some(from) = query.from {
-        filter = filter.and(local_day.clone().gt_eq(midnight(from)));
+        filter = filter.and(match day_start(from) {
+            Some(start) => col(time).gt_eq(instant(start)),
+            None => local_day().gt_eq(midnight(from)),
+        });
     }
     if let Some(to) = query.to {
-        filter = filter.and(local_day.lt_eq(midnight(to)));
+        filter = filter.and(match to.succ_opt().and_then(day_start) {
+            Some(next) => col(time).lt(instant(next)),
+            None => local_day().lt_eq(midnight(to)),
+        });
     }
     let df = df.filter(filter)?;
 

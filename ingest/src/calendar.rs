@@ -121,6 +121,33 @@ fn zone_month(seconds: i64) -> LocalMonth {
     }
 }
 
+/// The instant (seconds since the epoch) at which local day `date` begins, when the day's
+/// bounds are plain: local midnight exists and the time zone's offset is the same for 36
+/// hours on either side of it. Then an instant `t` falls on `date` or later exactly when
+/// `t >= day_start(date)` (a change of offset, always under 36 hours, cannot carry the wall
+/// clock back across that midnight), and a date filter can compare stored instants directly.
+/// `None` otherwise, and for dates beyond the time zone's range.
+pub fn day_start(date: NaiveDate) -> Option<i64> {
+    use chrono::Offset;
+    const MARGIN: i64 = 36 * 3600;
+    let start = CITY_TIME_ZONE
+        .from_local_datetime(&date.and_hms_opt(0, 0, 0)?)
+        .single()?
+        .timestamp();
+    let offset = |s: i64| {
+        DateTime::<Utc>::from_timestamp(s, 0).map(|t| {
+            CITY_TIME_ZONE
+                .offset_from_utc_datetime(&t.naive_utc())
+                .fix()
+                .local_minus_utc()
+        })
+    };
+    let at_start = offset(start)?;
+    (offset(start.checked_sub(MARGIN)?)? == at_start
+        && offset(start.checked_add(MARGIN)?)? == at_start)
+        .then_some(start)
+}
+
 /// Calendar year of `t` in the city's time zone: the partition a record is stored in.
 pub fn local_year(t: DateTime<Utc>) -> i32 {
     let year = t.year();
@@ -157,7 +184,39 @@ mod tests {
         assert_eq!(march.wall_clock_start(), 1_488_326_400);
     }
 
+    #[test]
+    fn days_begin_at_local_midnight_and_not_near_a_change_of_offset() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        // 15 January 2017 began at 23:00 UTC on the 14th, 15 July at 22:00 UTC on the 14th.
+        assert_eq!(day_start(day(2017, 1, 15)), Some(1_484_434_800));
+        assert_eq!(day_start(day(2017, 7, 15)), Some(1_500_069_600));
+        // Summer time began on 26 March 2017 at 02:00: the days around it are left to the
+        // time zone's rules.
+        assert_eq!(day_start(day(2017, 3, 26)), None);
+        assert_eq!(day_start(day(2017, 3, 27)), None);
+    }
+
     proptest::proptest! {
+        /// Where a day's start is given, an instant is on that day or later exactly when it
+        /// is not before the start, near the start and anywhere else.
+        #[test]
+        fn instants_compare_with_day_starts_as_their_local_dates(
+            year in 1700i32..2400,
+            ordinal in 1u32..=365,
+            around in -200_000i64..200_000,
+            seconds in -7_000_000_000i64..11_000_000_000i64,
+        ) {
+            let date = NaiveDate::from_yo_opt(year, ordinal).unwrap();
+            if let Some(start) = day_start(date) {
+                for s in [start + around, seconds] {
+                    let t = DateTime::from_timestamp(s, 0).unwrap_or_default();
+                    let local_date = t.with_timezone(&CITY_TIME_ZONE).date_naive();
+                    proptest::prop_assert_eq!(local_date >= date, s >= start);
+                }
+            }
+        }
+
+
         /// The month read from the table is the month of the local calendar, near the turn
         /// of a month (in winter and summer time alike) and anywhere else, and the span it
         /// gives holds only instants of that month.
