@@ -198,6 +198,20 @@ fn periods_areas_and_filters() {
         "3",
         "REF-2017-2, -3 and -4, not REF-2017-1 (5 June, 20:00)"
     );
+    // Analysts' SQL has the same local months.
+    let months = f.sql(
+        "SELECT request_id, date_part('year', city_month(submitted_at)) AS y, \
+         date_part('month', city_month(submitted_at)) AS m FROM requests \
+         WHERE request_id IN ('CER-2017-1', 'SUA-2016-2') ORDER BY request_id",
+    );
+    let months: Vec<(&str, &str, &str)> = months
+        .iter()
+        .map(|r| (r["request_id"].as_str(), r["y"].as_str(), r["m"].as_str()))
+        .collect();
+    assert_eq!(
+        months,
+        [("CER-2017-1", "2017", "1"), ("SUA-2016-2", "2016", "12")]
+    );
     // The days on which summer time began and ended.
     assert_eq!(days("2017-03-26", "2017-03-26"), "1", "SUA-2017-2");
     assert_eq!(

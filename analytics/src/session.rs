@@ -204,7 +204,12 @@ impl Engine {
             );
         }
         let runtime = runtime.build_arc()?;
-        Ok(SessionContext::new_with_config_rt(config, runtime))
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        // Analysts' SQL takes local months as KPIs do.
+        ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            crate::calendar::CityMonth::new(),
+        ));
+        Ok(ctx)
     }
 
     /// A fresh session over the latest commit.
