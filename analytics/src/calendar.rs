@@ -1,7 +1,8 @@
 //! The city's calendar as a DataFusion function: the local month of an instant.
 //!
 //! `city_month(t)` is `date_trunc('month', to_local_time(t AT TIME ZONE <city>))`: midnight of
-//! the first day of `t`'s month on the city's wall clock, as a timestamp without time zone.
+//! the first day of `t`'s month on the city's wall clock, as a timestamp without time zone
+//! (a timestamp without time zone is taken as a time of that clock already).
 //! The general functions consult the time zone's rules for every row; this one takes the
 //! month and the instants it spans from the city's calendar ([`civica_ingest::calendar`]) and
 //! reuses them while the following rows fall in the same month, which is the common case in
@@ -50,16 +51,20 @@ impl Default for CityMonth {
     }
 }
 
-/// The month of the last instant seen: instants in `start..end` (microseconds) share it.
+/// The month of the last value seen: values in `start..end` (microseconds) share it.
 struct Memo {
+    /// The values are wall-clock times already (timestamps without time zone), not
+    /// instants.
+    wall_clock: bool,
     start: i64,
     end: i64,
     month: i64,
 }
 
 impl Memo {
-    fn new() -> Self {
+    fn new(wall_clock: bool) -> Self {
         Memo {
+            wall_clock,
             start: 0,
             end: 0,
             month: 0,
@@ -69,12 +74,42 @@ impl Memo {
     /// Midnight of the local month of `micros`, in microseconds of the wall clock.
     fn month_of(&mut self, micros: i64) -> i64 {
         if micros < self.start || micros >= self.end {
-            let month = local_month(micros.div_euclid(MICROS));
-            self.start = month.start.saturating_mul(MICROS);
-            self.end = month.end.saturating_mul(MICROS);
-            self.month = month.wall_clock_start().saturating_mul(MICROS);
+            let seconds = micros.div_euclid(MICROS);
+            let (start, end, month) = if self.wall_clock {
+                wall_clock_month(seconds)
+            } else {
+                let month = local_month(seconds);
+                (month.start, month.end, month.wall_clock_start())
+            };
+            self.start = start.saturating_mul(MICROS);
+            self.end = end.saturating_mul(MICROS);
+            self.month = month.saturating_mul(MICROS);
         }
         self.month
+    }
+}
+
+/// The month of a wall-clock time (seconds since 1970-01-01T00:00 of that clock): the
+/// seconds it spans and its first, which is also its value.
+fn wall_clock_month(seconds: i64) -> (i64, i64, i64) {
+    use chrono::Datelike;
+    let first = |year: i32, month: u32| {
+        chrono::NaiveDate::from_ymd_opt(year, month, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc().timestamp())
+    };
+    let Some(t) = chrono::DateTime::from_timestamp(seconds, 0) else {
+        return (seconds, seconds.saturating_add(1), seconds);
+    };
+    let (year, month) = (t.year(), t.month());
+    let (next_year, next) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    match (first(year, month), first(next_year, next)) {
+        (Some(start), Some(end)) => (start, end, start),
+        _ => (seconds, seconds.saturating_add(1), seconds),
     }
 }
 
@@ -82,7 +117,8 @@ impl Memo {
 /// (a negative `per_micro`: microseconds to one of them).
 fn months<T: ArrowPrimitiveType<Native = i64>>(array: &ArrayRef, per_micro: i64) -> ArrayRef {
     let instants = array.as_primitive::<T>();
-    let mut memo = Memo::new();
+    let wall_clock = matches!(array.data_type(), DataType::Timestamp(_, None));
+    let mut memo = Memo::new(wall_clock);
     let values: Vec<i64> = instants
         .values()
         .iter()
@@ -165,13 +201,16 @@ mod tests {
 
     /// Both the general expression and `city_month` over the same instants, as
     /// microseconds of the wall clock.
-    async fn both(instants: Vec<Option<i64>>) -> (Vec<Option<i64>>, Vec<Option<i64>>) {
+    async fn both(
+        instants: Vec<Option<i64>>,
+        zone: Option<&str>,
+    ) -> (Vec<Option<i64>>, Vec<Option<i64>>) {
         let schema = Arc::new(Schema::new(vec![Field::new(
             "t",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            DataType::Timestamp(TimeUnit::Microsecond, zone.map(Into::into)),
             true,
         )]));
-        let column = TimestampMicrosecondArray::from(instants).with_timezone("UTC");
+        let column = TimestampMicrosecondArray::from(instants).with_timezone_opt(zone);
         let batch = RecordBatch::try_new(schema, vec![Arc::new(column)]).unwrap();
         let ctx = SessionContext::new();
         let zoned = cast(
@@ -181,7 +220,12 @@ mod tests {
                 Some(civica_ingest::schema::CITY_TIME_ZONE.name().into()),
             ),
         );
-        let general = date_trunc(lit("month"), to_local_time(vec![zoned]));
+        // A wall-clock time is truncated as it is (putting it in the zone would refuse the
+        // times that summer time skips).
+        let general = match zone {
+            Some(_) => date_trunc(lit("month"), to_local_time(vec![zoned])),
+            None => date_trunc(lit("month"), col("t")),
+        };
         let batches = ctx
             .read_batch(batch)
             .unwrap()
@@ -213,11 +257,14 @@ mod tests {
     #[tokio::test]
     async fn months_turn_at_local_midnight() {
         // 2017-02-28T22:59:59Z is still February in Rome; 23:00:00Z is 1 March.
-        let (general, fast) = both(vec![
-            Some(1_488_322_799_000_000),
-            Some(1_488_322_800_000_000),
-            None,
-        ])
+        let (general, fast) = both(
+            vec![
+                Some(1_488_322_799_000_000),
+                Some(1_488_322_800_000_000),
+                None,
+            ],
+            Some("UTC"),
+        )
         .await;
         assert_eq!(fast, general);
         assert_eq!(
@@ -233,7 +280,8 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
         /// Over runs of nearby instants (as a sorted warehouse holds them) and scattered
-        /// ones, `city_month` gives what the time zone's general functions give.
+        /// ones, `city_month` gives what the time zone's general functions give, for
+        /// instants and for wall-clock times (timestamps without time zone) alike.
         #[test]
         fn city_months_are_those_of_the_general_functions(
             start in -2_000_000_000_000_000i64..4_000_000_000_000_000,
@@ -249,8 +297,10 @@ mod tests {
                 .collect();
             instants.extend(scattered.into_iter().map(Some));
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-            let (general, fast) = runtime.block_on(both(instants));
-            proptest::prop_assert_eq!(fast, general);
+            for zone in [Some("UTC"), None] {
+                let (general, fast) = runtime.block_on(both(instants.clone(), zone));
+                proptest::prop_assert_eq!(fast, general);
+            }
         }
     }
 }
