@@ -32,7 +32,7 @@ use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::functions::expr_fn::{date_part, date_trunc, to_local_time};
 use datafusion::functions_aggregate::expr_fn::{count, max, median, stddev, sum};
-use datafusion::logical_expr::{Expr, col, lit, when};
+use datafusion::logical_expr::{Expr, ExprSchemable, col, lit, when};
 use datafusion::prelude::{SessionContext, cast};
 use serde::Serialize;
 
@@ -41,6 +41,8 @@ use civica_ingest::calendar::day_start;
 use crate::calendar::city_month;
 use crate::catalogue::{Catalogue, Condition, Filter, KpiDef, Measure, Source, Unit};
 use crate::error::{Error, Result};
+use crate::grouping::KeyPacking;
+use crate::membership::is_one_of;
 use crate::session::Engine;
 
 /// Rows with fewer observations than this are flagged `low_n`: their interval is wide.
@@ -444,10 +446,10 @@ impl KpiResult {
 pub(crate) fn condition_expr(column: &str, condition: &Condition) -> Expr {
     let mut parts = Vec::new();
     if let Some(values) = &condition.is_in {
-        parts.push(col(column).in_list(values.iter().map(|v| lit(v.as_str())).collect(), false));
+        parts.push(is_one_of(col(column), values));
     }
     if let Some(values) = &condition.not_in {
-        parts.push(col(column).in_list(values.iter().map(|v| lit(v.as_str())).collect(), true));
+        parts.push(!is_one_of(col(column), values));
     }
     if let Some(v) = condition.ge {
         parts.push(cast(col(column), DataType::Float64).gt_eq(lit(v)));
@@ -691,7 +693,39 @@ async fn raw_frame(
             ]
         }
     };
-    Ok(df.aggregate(group, aggregates)?)
+    grouped(df, group, aggregates, &query.by)
+}
+
+/// `df` aggregated by the dimensions' expressions: on a packed key ([`KeyPacking`]) when the
+/// breakdown allows it, then with each dimension read back under its name.
+fn grouped(
+    df: DataFrame,
+    group: Vec<Expr>,
+    aggregates: Vec<Expr>,
+    by: &[Dimension],
+) -> Result<DataFrame> {
+    let types = group
+        .iter()
+        .map(|e| e.get_type(df.schema()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let Some(packing) = KeyPacking::new(types) else {
+        return Ok(df.aggregate(group, aggregates)?);
+    };
+    const KEY: &str = "group_key";
+    let df = df.aggregate(vec![packing.pack(group).alias(KEY)], aggregates)?;
+    let mut columns: Vec<Expr> = by
+        .iter()
+        .enumerate()
+        .map(|(i, d)| packing.unpack(i, col(KEY)).alias(d.as_str()))
+        .collect();
+    columns.extend(
+        df.schema()
+            .columns()
+            .into_iter()
+            .filter(|c| c.name != KEY)
+            .map(Expr::Column),
+    );
+    Ok(df.select(columns)?)
 }
 
 impl Engine {
