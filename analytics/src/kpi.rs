@@ -12,7 +12,9 @@
 //! built with `Expr`s (user values enter only as `lit()`). For `online_share`:
 //! `100 * SUM(CASE WHEN channel IN ('online','app') THEN 1 ELSE 0 END) / COUNT(*)` over
 //! `status <> 'abandoned'`. Values, intervals and changes are then computed in Rust from the
-//! aggregated counts, at full `f64` precision.
+//! aggregated counts, at full `f64` precision. On the raw scan the catalogue's word lists are
+//! tested on string views (`membership.rs`) and the dimensions are grouped on one packed
+//! key (`grouping.rs`); the figures are those of the plain SQL above.
 //!
 //! `<source>` is the raw table, or the roll-ups of the latest commit when
 //! [`crate::rollup::plan`] says they give exactly the same aggregates ([`Scan`] lets the

@@ -68,9 +68,7 @@ impl IsOneOf {
                     let v = views[i];
                     (v == a) | (v == b)
                 }),
-                _ => BooleanBuffer::collect_bool(views.len(), |i| {
-                    self.short.contains(&views[i])
-                }),
+                _ => BooleanBuffer::collect_bool(views.len(), |i| self.short.contains(&views[i])),
             };
         }
         BooleanBuffer::collect_bool(views.len(), |i| {
