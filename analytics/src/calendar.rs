@@ -17,10 +17,12 @@ use datafusion::arrow::datatypes::{
     ArrowPrimitiveType, DataType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
 };
-use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::common::DataFusionError;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+
+use crate::columnar::{answer, one_argument};
 
 const MICROS: i64 = 1_000_000;
 
@@ -159,10 +161,7 @@ impl ScalarUDFImpl for CityMonth {
         &self,
         args: ScalarFunctionArgs,
     ) -> datafusion::common::Result<ColumnarValue> {
-        let scalar = matches!(args.args.as_slice(), [ColumnarValue::Scalar(_)]);
-        let [array] = ColumnarValue::values_to_arrays(&args.args)?
-            .try_into()
-            .map_err(|_| DataFusionError::Plan("city_month takes one argument".into()))?;
+        let (array, scalar) = one_argument(&args, "city_month")?;
         let months = match array.data_type() {
             DataType::Timestamp(TimeUnit::Second, _) => {
                 months::<TimestampSecondType>(&array, -MICROS)
@@ -182,11 +181,7 @@ impl ScalarUDFImpl for CityMonth {
                 )));
             }
         };
-        Ok(if scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&months, 0)?)
-        } else {
-            ColumnarValue::Array(months)
-        })
+        answer(months, scalar)
     }
 }
 

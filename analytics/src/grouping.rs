@@ -30,6 +30,8 @@ use datafusion::logical_expr::{
 };
 use rustc_hash::FxHashMap;
 
+use crate::columnar::{answer, one_argument};
+
 /// The most dimensions packed into one key (16 bits each at most).
 pub(crate) const MAX_DIMENSIONS: usize = 4;
 
@@ -361,12 +363,7 @@ impl ScalarUDFImpl for Pack {
                 )));
             }
         }
-        let keys = UInt64Array::from(keys);
-        Ok(if scalar {
-            ColumnarValue::Scalar(ScalarValue::UInt64(keys.iter().next().flatten()))
-        } else {
-            ColumnarValue::Array(Arc::new(keys))
-        })
+        answer(Arc::new(UInt64Array::from(keys)), scalar)
     }
 }
 
@@ -395,10 +392,7 @@ impl ScalarUDFImpl for Unpack {
         &self,
         args: ScalarFunctionArgs,
     ) -> datafusion::common::Result<ColumnarValue> {
-        let scalar = matches!(args.args.as_slice(), [ColumnarValue::Scalar(_)]);
-        let [keys] = ColumnarValue::values_to_arrays(&args.args)?
-            .try_into()
-            .map_err(|_| DataFusionError::Plan("unpack takes one key".into()))?;
+        let (keys, scalar) = one_argument(&args, "unpack")?;
         let keys = keys
             .as_any()
             .downcast_ref::<UInt64Array>()
@@ -432,11 +426,7 @@ impl ScalarUDFImpl for Unpack {
         } else {
             ScalarValue::iter_to_array(values)?
         };
-        Ok(if scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
-        })
+        answer(array, scalar)
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod calendar;
 pub mod catalogue;
+mod columnar;
 pub mod disclosure;
 pub mod error;
 pub mod format;

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, OffsetSizeTrait};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+
+use crate::columnar::{answer, one_argument};
 
 /// The longest text a string view holds inline.
 const INLINE: usize = 12;
@@ -108,10 +109,7 @@ impl ScalarUDFImpl for IsOneOf {
         &self,
         args: ScalarFunctionArgs,
     ) -> datafusion::common::Result<ColumnarValue> {
-        let scalar = matches!(args.args.as_slice(), [ColumnarValue::Scalar(_)]);
-        let [array] = ColumnarValue::values_to_arrays(&args.args)?
-            .try_into()
-            .map_err(|_| DataFusionError::Plan("is_one_of takes one argument".into()))?;
+        let (array, scalar) = one_argument(&args, "is_one_of")?;
         let array = match array.data_type() {
             DataType::Utf8View | DataType::Utf8 | DataType::LargeUtf8 => array,
             _ => datafusion::arrow::compute::cast(&array, &DataType::Utf8View)?,
@@ -122,11 +120,7 @@ impl ScalarUDFImpl for IsOneOf {
             _ => self.views(&array),
         };
         let result: ArrayRef = Arc::new(BooleanArray::new(values, array.nulls().cloned()));
-        Ok(if scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
-        } else {
-            ColumnarValue::Array(result)
-        })
+        answer(result, scalar)
     }
 }
 
