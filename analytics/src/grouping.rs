@@ -202,7 +202,6 @@ fn number_texts<O: OffsetSizeTrait>(
     numbering: &mut Numbering,
     out: &mut [u64],
     shift: u32,
-    large: bool,
 ) {
     let texts = array.as_string::<O>();
     let mut previous: Option<(&str, u64)> = None;
@@ -215,7 +214,7 @@ fn number_texts<O: OffsetSizeTrait>(
             Some((p, n)) if p == text => n,
             _ => {
                 let n = numbering.text_number(text, || {
-                    if large {
+                    if O::IS_LARGE {
                         ScalarValue::LargeUtf8(Some(text.to_string()))
                     } else {
                         ScalarValue::Utf8(Some(text.to_string()))
@@ -311,10 +310,8 @@ impl ScalarUDFImpl for Pack {
             let shift = shared.bits * i as u32;
             match array.data_type() {
                 DataType::Utf8View => number_views(array, numbering, &mut keys, shift),
-                DataType::Utf8 => number_texts::<i32>(array, numbering, &mut keys, shift, false),
-                DataType::LargeUtf8 => {
-                    number_texts::<i64>(array, numbering, &mut keys, shift, true)
-                }
+                DataType::Utf8 => number_texts::<i32>(array, numbering, &mut keys, shift),
+                DataType::LargeUtf8 => number_texts::<i64>(array, numbering, &mut keys, shift),
                 DataType::Int8 => number_integers::<Int8Type>(array, numbering, &mut keys, shift)?,
                 DataType::Int16 => {
                     number_integers::<Int16Type>(array, numbering, &mut keys, shift)?

@@ -655,7 +655,7 @@ async fn raw_frame(
     }
     let df = df.filter(filter)?;
 
-    let month = city_month(col(def.source.time_column()));
+    let month = city_month(col(time));
     let group: Vec<Expr> = query
         .by
         .iter()
