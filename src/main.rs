@@ -163,6 +163,9 @@ enum Command {
         /// Timed runs per query and path, after one warm-up run.
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
         runs: u32,
+        /// Which paths to time, comma-separated: raw, rollup.
+        #[arg(long, value_delimiter = ',', default_value = "raw,rollup")]
+        scan: Vec<Scan>,
     },
     /// Manage staff accounts (the users file).
     User {
@@ -558,9 +561,13 @@ fn run(cli: Cli) -> Result<()> {
             let batches = runtime.block_on(engine.query(&sql, audience))?;
             print_batches(&batches, format)
         }
-        Command::BenchQueries { warehouse, runs } => {
+        Command::BenchQueries {
+            warehouse,
+            runs,
+            scan,
+        } => {
             let engine = Engine::new(Layout::new(&warehouse.warehouse));
-            let report = runtime.block_on(bench_queries(&engine, runs))?;
+            let report = runtime.block_on(bench_queries(&engine, runs, &scan))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
@@ -914,11 +921,11 @@ fn bench_kpis() -> [(&'static str, KpiQuery); 3] {
 
 /// Times each benchmark KPI through the raw scan and through the roll-ups in this process:
 /// one warm-up run, then `runs` timed runs; p50 and p95 (nearest rank) in milliseconds.
-async fn bench_queries(engine: &Engine, runs: u32) -> Result<serde_json::Value> {
+async fn bench_queries(engine: &Engine, runs: u32, scans: &[Scan]) -> Result<serde_json::Value> {
     let mut report = serde_json::Map::new();
     for (name, query) in bench_kpis() {
         let mut paths = serde_json::Map::new();
-        for scan in [Scan::Raw, Scan::Rollup] {
+        for &scan in scans {
             let query = query
                 .clone()
                 .for_audience(Audience::Internal)

@@ -140,7 +140,7 @@ impl fmt::Display for Dimension {
 
 /// Who will see a result. Public results are disclosure-controlled; internal ones (council,
 /// management, analysts) show every cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Audience {
     #[default]
@@ -149,7 +149,7 @@ pub enum Audience {
 }
 
 /// Which tables answer a KPI query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scan {
     /// The roll-ups when they cover the query and exist for the latest commit, else the
@@ -186,7 +186,7 @@ impl FromStr for Scan {
 }
 
 /// What to compute: a KPI, its breakdown, typed filters and the audience.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KpiQuery {
     pub kpi: String,
     pub by: Vec<Dimension>,
@@ -750,11 +750,10 @@ impl Engine {
             }
         }
         let commit = self.version()?;
-        let ctx = self.session_at(commit).await?;
         let route = match query.scan {
             Scan::Raw => None,
             Scan::Auto | Scan::Rollup => {
-                let has_rollups = ctx.table_exist(crate::rollup::REQUESTS_ROLLUP)?;
+                let has_rollups = self.has_rollups(commit).await?;
                 match crate::rollup::plan(&def, query) {
                     Ok(plan) if has_rollups => Some(plan),
                     Ok(_) if query.scan == Scan::Rollup => {
@@ -772,32 +771,49 @@ impl Engine {
             }
         };
         let filter = query_filter(query, catalogue);
-        let mut df = match &route {
-            Some(plan) => {
-                let group: Vec<Expr> = query
-                    .by
-                    .iter()
-                    .map(|d| dimension_expr(*d, col("month"), catalogue))
-                    .collect();
-                let df = plan
-                    .frame(&ctx)
-                    .await?
-                    .filter(filter.and(crate::rollup::RollupPlan::month_range(query)))?
-                    .aggregate(group, plan.aggregates())?;
-                plan.finish(df, &query.by)?
+        let sorted = |df: DataFrame| -> Result<DataFrame> {
+            if query.by.is_empty() {
+                return Ok(df);
             }
-            None => raw_frame(&ctx, &def, query, filter, catalogue).await?,
+            let order = query.by.iter().map(|d| col(d.as_str()).sort(true, false));
+            Ok(df.sort(order.collect())?)
         };
-        if !query.by.is_empty() {
-            df = df.sort(
-                query
-                    .by
-                    .iter()
-                    .map(|d| col(d.as_str()).sort(true, false))
-                    .collect(),
-            )?;
-        }
-        let batches = df.collect().await?;
+        let batches = match &route {
+            Some(plan) => {
+                let Some((ctx, cached)) = self.rollup_session(commit, query).await? else {
+                    return Err(Error::NoRollup {
+                        reason: format!("the roll-ups of commit {commit} could not be read"),
+                    });
+                };
+                let physical = match cached {
+                    Some(physical) => physical,
+                    None => {
+                        let group: Vec<Expr> = query
+                            .by
+                            .iter()
+                            .map(|d| dimension_expr(*d, col("month"), catalogue))
+                            .collect();
+                        let df = plan
+                            .frame(&ctx)
+                            .await?
+                            .filter(filter.and(crate::rollup::RollupPlan::month_range(query)))?
+                            .aggregate(group, plan.aggregates())?;
+                        let physical = sorted(plan.finish(df, &query.by)?)?
+                            .create_physical_plan()
+                            .await?;
+                        self.keep_rollup_plan(commit, query, physical.clone());
+                        physical
+                    }
+                };
+                datafusion::physical_plan::collect(physical, ctx.task_ctx()).await?
+            }
+            None => {
+                let ctx = self.session_at(commit).await?;
+                sorted(raw_frame(&ctx, &def, query, filter, catalogue).await?)?
+                    .collect()
+                    .await?
+            }
+        };
 
         let mut rows = Vec::new();
         for batch in &batches {

@@ -603,8 +603,21 @@ pub(crate) fn plan(def: &KpiDef, query: &KpiQuery) -> std::result::Result<Rollup
 impl RollupPlan {
     /// The roll-up rows of the plan's source, with the KPI's filter applied.
     pub(crate) async fn frame(&self, ctx: &SessionContext) -> Result<DataFrame> {
-        let mut histogram: Vec<Expr> = vec![col("score_sum"), col("score_sq_sum")];
-        histogram.extend(SCORES.map(|k| col(score_column(k))));
+        // The union of ratings carries only the score columns the plan reads: fewer columns
+        // to plan and to copy.
+        let used: std::collections::HashSet<String> = self
+            .aggregates
+            .iter()
+            .chain([&self.filter])
+            .flat_map(|e| e.column_refs())
+            .map(|c| c.name.clone())
+            .collect();
+        let mut histogram: Vec<Expr> = ["score_sum".to_string(), "score_sq_sum".to_string()]
+            .into_iter()
+            .chain(SCORES.map(score_column))
+            .filter(|c| used.contains(c))
+            .map(col)
+            .collect();
         let df = match self.source {
             Source::Requests => ctx.table(REQUESTS_ROLLUP).await?,
             Source::Surveys => ctx.table(SURVEYS_ROLLUP).await?,

@@ -8,6 +8,7 @@
 //! The roll-ups of that commit ([`crate::rollup`]), when they exist, are registered too; they
 //! are read once per commit and kept in memory by the engine.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use civica_ingest::Layout;
@@ -16,6 +17,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use datafusion::execution::cache::cache_manager::{CacheManager, CacheManagerConfig};
@@ -23,6 +25,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 
 use crate::catalogue::Catalogue;
 use crate::error::{Error, Result};
+use crate::kpi::{Audience, KpiQuery, Scan};
 use crate::rollup;
 
 /// The analytics engine over one warehouse.
@@ -41,12 +44,32 @@ pub struct Engine {
     file_caches: Option<Arc<CacheManager>>,
 }
 
-/// Roll-up tables in memory, with the commit they belong to.
-#[derive(Debug)]
+/// Roll-up tables in memory, with the commit they belong to, the session KPI queries read
+/// them through, and the physical plans of the KPI queries answered from them so far.
 struct CachedRollups {
     commit: u64,
     tables: Vec<(&'static str, Arc<MemTable>)>,
+    /// Only the roll-up tables, in one partition: a few thousand rows are aggregated faster
+    /// on one thread than spread over several. Its memory pool is shared by the roll-up
+    /// queries of this commit, which need kilobytes each.
+    session: SessionContext,
+    /// Plans by query (audience and scan set aside: they do not change the plan). Planning
+    /// costs more than running a plan over the roll-ups; the plans are those of this commit's
+    /// tables and go with them.
+    plans: HashMap<KpiQuery, Arc<dyn ExecutionPlan>>,
 }
+
+impl std::fmt::Debug for CachedRollups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedRollups")
+            .field("commit", &self.commit)
+            .field("plans", &self.plans.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// At most this many roll-up plans are kept; the dashboard asks a few dozen distinct queries.
+const MAX_ROLLUP_PLANS: usize = 1024;
 
 /// Bounds on analysts' queries, so that one query cannot take the server down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +171,8 @@ impl Engine {
     /// The same engine with another KPI catalogue.
     pub fn with_catalogue(mut self, catalogue: Catalogue) -> Self {
         self.catalogue = Arc::new(catalogue);
+        // Cached plans were made from the other catalogue's definitions.
+        self.rollups = Arc::new(Mutex::new(None));
         self
     }
 
@@ -250,6 +275,47 @@ impl Engine {
         Ok(ctx)
     }
 
+    /// Whether roll-ups were materialised for `commit` (reading them into memory if needed).
+    pub(crate) async fn has_rollups(&self, commit: u64) -> Result<bool> {
+        Ok(self.rollups_at(commit).await?.is_some())
+    }
+
+    /// The session over the roll-ups of `commit` and the plan cached for `query`, if any.
+    /// `None` when there are no roll-ups for that commit.
+    pub(crate) async fn rollup_session(
+        &self,
+        commit: u64,
+        query: &KpiQuery,
+    ) -> Result<Option<(SessionContext, Option<Arc<dyn ExecutionPlan>>)>> {
+        if self.rollups_at(commit).await?.is_none() {
+            return Ok(None);
+        }
+        let key = plan_key(query);
+        // The cache is only ever replaced whole, so a panic elsewhere cannot leave it torn.
+        let cache = self.rollups.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(cache
+            .as_ref()
+            .filter(|c| c.commit == commit)
+            .map(|cached| (cached.session.clone(), cached.plans.get(&key).cloned())))
+    }
+
+    /// Keeps the plan of `query` over the roll-ups of `commit`.
+    pub(crate) fn keep_rollup_plan(
+        &self,
+        commit: u64,
+        query: &KpiQuery,
+        plan: Arc<dyn ExecutionPlan>,
+    ) {
+        if let Ok(mut cache) = self.rollups.lock()
+            && let Some(cached) = cache.as_mut().filter(|c| c.commit == commit)
+        {
+            if cached.plans.len() >= MAX_ROLLUP_PLANS {
+                cached.plans.clear();
+            }
+            cached.plans.insert(plan_key(query), plan);
+        }
+    }
+
     /// The roll-up tables of `commit`, from memory or read from their files; `None` when they
     /// were not materialised for that commit (roll-ups are valid for their own commit only).
     async fn rollups_at(&self, commit: u64) -> Result<Option<Vec<(&'static str, Arc<MemTable>)>>> {
@@ -275,13 +341,36 @@ impl Engine {
             let batches = reader.table(name).await?.collect().await?;
             tables.push((name, Arc::new(MemTable::try_new(schema, vec![batches])?)));
         }
+        let session = self.context(false, self.limits.memory_bytes)?;
+        session
+            .state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .execution
+            .target_partitions = 1;
+        for (name, table) in &tables {
+            session.register_table(*name, table.clone())?;
+        }
         if let Ok(mut cache) = self.rollups.lock() {
             *cache = Some(CachedRollups {
                 commit,
                 tables: tables.clone(),
+                session,
+                plans: HashMap::new(),
             });
         }
         Ok(Some(tables))
+    }
+}
+
+/// The query a roll-up plan answers: the audience (disclosure control comes after the plan)
+/// and the requested scan (this is the roll-up route) set aside.
+fn plan_key(query: &KpiQuery) -> KpiQuery {
+    KpiQuery {
+        audience: Audience::Internal,
+        scan: Scan::Rollup,
+        ..query.clone()
     }
 }
 
