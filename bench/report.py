@@ -170,10 +170,9 @@ def main() -> None:
       "UTC). Cold: `civica kpi … --scan rollup --format csv` (and `--scan raw` for (a)), a new "
       f"process, median of {n_q} runs. Warm: `civica bench-queries --runs "
       f"{meta['civica_warm_runs']}`, one process, one warm-up run per query and path, then "
-      "the timed runs; p50 and p95 in milliseconds. A raw scan builds a fresh session over the "
-      "latest commit each time, as a dashboard request does; a roll-up query runs the plan the "
-      "engine kept for that query and commit, and its first run (planning included) is shown "
-      "beside it.")
+      "the timed runs; p50 and p95 in milliseconds. Each timed run executes the plan the "
+      "engine kept for that query and commit, as the dashboard's process does; the roll-ups' "
+      "first run (planning included) is shown beside them.")
     w("")
     w("| query | civica cold, roll-ups s | civica cold, raw s | DuckDB cold s | civica warm raw "
       "p50 / p95 ms | civica warm roll-ups p50 / p95 ms | civica roll-ups first run ms | "

@@ -247,6 +247,11 @@ fn every_kpi_reads_the_same_from_rollups_as_from_the_raw_scan() {
                     .block_on(engine.kpi(&query.clone().with_scan(Scan::Raw)))
                     .unwrap();
                 assert_eq!(raw.scan, Scan::Raw);
+                // Again: the engine runs the plan it kept for this query and commit.
+                let again = rt
+                    .block_on(engine.kpi(&query.clone().with_scan(Scan::Raw)))
+                    .unwrap();
+                assert_same_rows(&format!("{what}, raw again"), &raw.rows, &again.rows);
                 if def.id == "median_days_to_complete" {
                     // Not reducible to a roll-up: refused when forced, raw when automatic.
                     let err = rt
@@ -422,6 +427,19 @@ fn a_running_engine_answers_from_each_new_commit_and_its_rollups() {
     assert_eq!(after.version, 2);
     assert_eq!(after.scan, Scan::Rollup);
     assert_eq!(suap(&after), suap(&before) + 2);
+    // The raw scan's kept plan lists the files of its commit: it is not reused after the next.
+    let raw = query.clone().with_scan(Scan::Raw);
+    assert_eq!(suap(&rt.block_on(engine.kpi(&raw)).unwrap()), suap(&after));
+    ingest_text(
+        dir.path(),
+        &warehouse,
+        "more2.csv",
+        "request_id,service,channel,submitted_at,completed_at,status,auth_method,citizen_id,amount_eur,satisfaction\n\
+         LIVE-3,suap,online,2018-02-10T10:00:00+01:00,,pending,spid,,,\n",
+    );
+    let raw_after = rt.block_on(engine.kpi(&raw)).unwrap();
+    assert_eq!(raw_after.version, 3);
+    assert_eq!(suap(&raw_after), suap(&after) + 1);
 }
 
 #[test]

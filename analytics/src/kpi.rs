@@ -778,16 +778,27 @@ impl Engine {
             let order = query.by.iter().map(|d| col(d.as_str()).sort(true, false));
             Ok(df.sort(order.collect())?)
         };
-        let batches = match &route {
-            Some(plan) => {
-                let Some((ctx, cached)) = self.rollup_session(commit, query).await? else {
-                    return Err(Error::NoRollup {
-                        reason: format!("the roll-ups of commit {commit} could not be read"),
-                    });
-                };
-                let physical = match cached {
-                    Some(physical) => physical,
-                    None => {
+        // The plan depends on the query and the route only: not on the audience (disclosure
+        // control comes after it).
+        let key = KpiQuery {
+            audience: Audience::Internal,
+            scan: if route.is_some() {
+                Scan::Rollup
+            } else {
+                Scan::Raw
+            },
+            ..query.clone()
+        };
+        let (physical, ctx) = match self.kept_plan(commit, &key)? {
+            Some(kept) => kept,
+            None => {
+                let (df, ctx) = match &route {
+                    Some(plan) => {
+                        let Some(ctx) = self.rollup_session(commit).await? else {
+                            return Err(Error::NoRollup {
+                                reason: format!("the roll-ups of commit {commit} are gone"),
+                            });
+                        };
                         let group: Vec<Expr> = query
                             .by
                             .iter()
@@ -798,22 +809,19 @@ impl Engine {
                             .await?
                             .filter(filter.and(crate::rollup::RollupPlan::month_range(query)))?
                             .aggregate(group, plan.aggregates())?;
-                        let physical = sorted(plan.finish(df, &query.by)?)?
-                            .create_physical_plan()
-                            .await?;
-                        self.keep_rollup_plan(commit, query, physical.clone());
-                        physical
+                        (plan.finish(df, &query.by)?, ctx)
+                    }
+                    None => {
+                        let ctx = self.session_at(commit).await?;
+                        (raw_frame(&ctx, &def, query, filter, catalogue).await?, ctx)
                     }
                 };
-                datafusion::physical_plan::collect(physical, ctx.task_ctx()).await?
-            }
-            None => {
-                let ctx = self.session_at(commit).await?;
-                sorted(raw_frame(&ctx, &def, query, filter, catalogue).await?)?
-                    .collect()
-                    .await?
+                let physical = sorted(df)?.create_physical_plan().await?;
+                self.keep_plan(commit, key, physical.clone(), ctx.clone());
+                (physical, ctx)
             }
         };
+        let batches = datafusion::physical_plan::collect(physical, ctx.task_ctx()).await?;
 
         let mut rows = Vec::new();
         for batch in &batches {

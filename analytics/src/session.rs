@@ -18,6 +18,7 @@ use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use datafusion::execution::cache::cache_manager::{CacheManager, CacheManagerConfig};
@@ -25,7 +26,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 
 use crate::catalogue::Catalogue;
 use crate::error::{Error, Result};
-use crate::kpi::{Audience, KpiQuery, Scan};
+use crate::kpi::KpiQuery;
 use crate::rollup;
 
 /// The analytics engine over one warehouse.
@@ -37,6 +38,8 @@ pub struct Engine {
     /// The roll-ups of one commit, read once and kept in memory (they are small), shared by
     /// the clones of this engine.
     rollups: Arc<Mutex<Option<CachedRollups>>>,
+    /// The physical plans of the latest commit's KPI queries, shared by the clones.
+    plans: Arc<Mutex<KeptPlans>>,
     /// Parquet footers (with their page indexes) and file statistics, shared by every query of
     /// this engine and its clones, so that a warm process does not parse the footers of every
     /// file for each query. Entries are checked against the file's size and modification time,
@@ -44,8 +47,8 @@ pub struct Engine {
     file_caches: Option<Arc<CacheManager>>,
 }
 
-/// Roll-up tables in memory, with the commit they belong to, the session KPI queries read
-/// them through, and the physical plans of the KPI queries answered from them so far.
+/// Roll-up tables in memory, with the commit they belong to and the session KPI queries read
+/// them through.
 struct CachedRollups {
     commit: u64,
     tables: Vec<(&'static str, Arc<MemTable>)>,
@@ -53,23 +56,37 @@ struct CachedRollups {
     /// on one thread than spread over several. Its memory pool is shared by the roll-up
     /// queries of this commit, which need kilobytes each.
     session: SessionContext,
-    /// Plans by query (audience and scan set aside: they do not change the plan). Planning
-    /// costs more than running a plan over the roll-ups; the plans are those of this commit's
-    /// tables and go with them.
-    plans: HashMap<KpiQuery, Arc<dyn ExecutionPlan>>,
 }
 
 impl std::fmt::Debug for CachedRollups {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CachedRollups")
             .field("commit", &self.commit)
-            .field("plans", &self.plans.len())
             .finish_non_exhaustive()
     }
 }
 
-/// At most this many roll-up plans are kept; the dashboard asks a few dozen distinct queries.
-const MAX_ROLLUP_PLANS: usize = 1024;
+/// The physical plans of the KPI queries of one commit, each with the session it was planned
+/// in. A commit's files never change, so a plan stays valid for as long as its commit is the
+/// latest; planning a query (listing files, optimising) costs more than running it over the
+/// roll-ups, and a noticeable part of a raw scan of a million rows.
+#[derive(Default)]
+struct KeptPlans {
+    commit: u64,
+    plans: HashMap<KpiQuery, (Arc<dyn ExecutionPlan>, SessionContext)>,
+}
+
+impl std::fmt::Debug for KeptPlans {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptPlans")
+            .field("commit", &self.commit)
+            .field("plans", &self.plans.len())
+            .finish()
+    }
+}
+
+/// At most this many KPI plans are kept; the dashboard asks a few dozen distinct queries.
+const MAX_KEPT_PLANS: usize = 1024;
 
 /// Bounds on analysts' queries, so that one query cannot take the server down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +181,7 @@ impl Engine {
             catalogue: Arc::new(Catalogue::default()),
             limits: QueryLimits::default(),
             rollups: Arc::new(Mutex::new(None)),
+            plans: Arc::new(Mutex::new(KeptPlans::default())),
             file_caches: shared_file_caches(),
         }
     }
@@ -171,8 +189,8 @@ impl Engine {
     /// The same engine with another KPI catalogue.
     pub fn with_catalogue(mut self, catalogue: Catalogue) -> Self {
         self.catalogue = Arc::new(catalogue);
-        // Cached plans were made from the other catalogue's definitions.
-        self.rollups = Arc::new(Mutex::new(None));
+        // Kept plans were made from the other catalogue's definitions.
+        self.plans = Arc::new(Mutex::new(KeptPlans::default()));
         self
     }
 
@@ -280,40 +298,51 @@ impl Engine {
         Ok(self.rollups_at(commit).await?.is_some())
     }
 
-    /// The session over the roll-ups of `commit` and the plan cached for `query`, if any.
-    /// `None` when there are no roll-ups for that commit.
-    pub(crate) async fn rollup_session(
-        &self,
-        commit: u64,
-        query: &KpiQuery,
-    ) -> Result<Option<(SessionContext, Option<Arc<dyn ExecutionPlan>>)>> {
+    /// The session over the roll-ups of `commit` (`None` when there are none).
+    pub(crate) async fn rollup_session(&self, commit: u64) -> Result<Option<SessionContext>> {
         if self.rollups_at(commit).await?.is_none() {
             return Ok(None);
         }
-        let key = plan_key(query);
         // The cache is only ever replaced whole, so a panic elsewhere cannot leave it torn.
         let cache = self.rollups.lock().unwrap_or_else(|e| e.into_inner());
         Ok(cache
             .as_ref()
             .filter(|c| c.commit == commit)
-            .map(|cached| (cached.session.clone(), cached.plans.get(&key).cloned())))
+            .map(|cached| cached.session.clone()))
     }
 
-    /// Keeps the plan of `query` over the roll-ups of `commit`.
-    pub(crate) fn keep_rollup_plan(
+    /// The plan kept for `query` (normalised by the caller) at `commit`, ready to run again,
+    /// with the session it was planned in.
+    pub(crate) fn kept_plan(
         &self,
         commit: u64,
         query: &KpiQuery,
-        plan: Arc<dyn ExecutionPlan>,
-    ) {
-        if let Ok(mut cache) = self.rollups.lock()
-            && let Some(cached) = cache.as_mut().filter(|c| c.commit == commit)
-        {
-            if cached.plans.len() >= MAX_ROLLUP_PLANS {
-                cached.plans.clear();
-            }
-            cached.plans.insert(plan_key(query), plan);
+    ) -> Result<Option<(Arc<dyn ExecutionPlan>, SessionContext)>> {
+        let kept = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.commit != commit {
+            return Ok(None);
         }
+        let Some((plan, session)) = kept.plans.get(query) else {
+            return Ok(None);
+        };
+        // Each run gets its own copy of the operators that hold state while they run.
+        Ok(Some((reset_plan_states(plan.clone())?, session.clone())))
+    }
+
+    /// Keeps the plan of `query` at `commit`; the plans of an earlier commit are dropped.
+    pub(crate) fn keep_plan(
+        &self,
+        commit: u64,
+        query: KpiQuery,
+        plan: Arc<dyn ExecutionPlan>,
+        session: SessionContext,
+    ) {
+        let mut kept = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.commit != commit || kept.plans.len() >= MAX_KEPT_PLANS {
+            kept.plans.clear();
+            kept.commit = commit;
+        }
+        kept.plans.insert(query, (plan, session));
     }
 
     /// The roll-up tables of `commit`, from memory or read from their files; `None` when they
@@ -357,20 +386,9 @@ impl Engine {
                 commit,
                 tables: tables.clone(),
                 session,
-                plans: HashMap::new(),
             });
         }
         Ok(Some(tables))
-    }
-}
-
-/// The query a roll-up plan answers: the audience (disclosure control comes after the plan)
-/// and the requested scan (this is the roll-up route) set aside.
-fn plan_key(query: &KpiQuery) -> KpiQuery {
-    KpiQuery {
-        audience: Audience::Internal,
-        scan: Scan::Rollup,
-        ..query.clone()
     }
 }
 
