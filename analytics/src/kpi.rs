@@ -710,7 +710,11 @@ fn grouped(
         .iter()
         .map(|e| e.get_type(df.schema()))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    let Some(packing) = KeyPacking::new(types) else {
+    // One integer, date or timestamp (a month, a year) is grouped on as it is: a key would
+    // only add a pass.
+    let single_number = matches!(types.as_slice(), [t] if !t.is_string());
+    let packing = KeyPacking::new(types).filter(|_| !single_number);
+    let Some(packing) = packing else {
         return Ok(df.aggregate(group, aggregates)?);
     };
     const KEY: &str = "group_key";
