@@ -374,6 +374,18 @@ fn ingest_text(dir: &Path, warehouse: &Path, name: &str, csv: &str) {
     ]);
 }
 
+/// Ingests request rows of the canonical log (its header added here) as file `name`.
+fn ingest_requests(dir: &Path, warehouse: &Path, name: &str, rows: &[&str]) {
+    let mut csv = String::from(
+        "request_id,service,channel,submitted_at,completed_at,status,auth_method,citizen_id,amount_eur,satisfaction\n",
+    );
+    for row in rows {
+        csv.push_str(row);
+        csv.push('\n');
+    }
+    ingest_text(dir, warehouse, name, &csv);
+}
+
 fn requests_n(warehouse: &Path, scan: &str) -> std::process::Output {
     run(&[
         "kpi",
@@ -415,13 +427,14 @@ fn a_running_engine_answers_from_each_new_commit_and_its_rollups() {
     let again = rt.block_on(engine.kpi(&query)).unwrap();
     assert_eq!(suap(&again), suap(&before));
     // Commit 2 adds two suap requests while the engine (and its kept plans) lives on.
-    ingest_text(
+    ingest_requests(
         dir.path(),
         &warehouse,
         "more.csv",
-        "request_id,service,channel,submitted_at,completed_at,status,auth_method,citizen_id,amount_eur,satisfaction\n\
-         LIVE-1,suap,online,2018-01-10T10:00:00+01:00,,pending,spid,,,\n\
-         LIVE-2,suap,pec,2018-01-11T10:00:00+01:00,,pending,,,,\n",
+        &[
+            "LIVE-1,suap,online,2018-01-10T10:00:00+01:00,,pending,spid,,,",
+            "LIVE-2,suap,pec,2018-01-11T10:00:00+01:00,,pending,,,,",
+        ],
     );
     let after = rt.block_on(engine.kpi(&query)).unwrap();
     assert_eq!(after.version, 2);
@@ -430,12 +443,11 @@ fn a_running_engine_answers_from_each_new_commit_and_its_rollups() {
     // The raw scan's kept plan lists the files of its commit: it is not reused after the next.
     let raw = query.clone().with_scan(Scan::Raw);
     assert_eq!(suap(&rt.block_on(engine.kpi(&raw)).unwrap()), suap(&after));
-    ingest_text(
+    ingest_requests(
         dir.path(),
         &warehouse,
         "more2.csv",
-        "request_id,service,channel,submitted_at,completed_at,status,auth_method,citizen_id,amount_eur,satisfaction\n\
-         LIVE-3,suap,online,2018-02-10T10:00:00+01:00,,pending,spid,,,\n",
+        &["LIVE-3,suap,online,2018-02-10T10:00:00+01:00,,pending,spid,,,"],
     );
     let raw_after = rt.block_on(engine.kpi(&raw)).unwrap();
     assert_eq!(raw_after.version, 3);
@@ -452,14 +464,15 @@ fn a_missing_or_stale_rollup_falls_back_to_the_raw_scan() {
 
     // Commit 2 adds three submitted requests; then its roll-up is lost, as if the process
     // had died between the commit and the roll-up. Commit 1's roll-up is still there: stale.
-    ingest_text(
+    ingest_requests(
         dir.path(),
         &warehouse,
         "more.csv",
-        "request_id,service,channel,submitted_at,completed_at,status,auth_method,citizen_id,amount_eur,satisfaction\n\
-         NEW-1,suap,online,2018-01-10T10:00:00+01:00,,pending,spid,,,\n\
-         NEW-2,suap,pec,2018-01-11T10:00:00+01:00,,pending,,,,\n\
-         NEW-3,tari,app,2018-02-01T10:00:00+01:00,2018-02-02T10:00:00+01:00,completed,cie,,12.50,8\n",
+        &[
+            "NEW-1,suap,online,2018-01-10T10:00:00+01:00,,pending,spid,,,",
+            "NEW-2,suap,pec,2018-01-11T10:00:00+01:00,,pending,,,,",
+            "NEW-3,tari,app,2018-02-01T10:00:00+01:00,2018-02-02T10:00:00+01:00,completed,cie,,12.50,8",
+        ],
     );
     assert!(rollups.join("000002").is_dir(), "made after commit 2");
     assert!(rollups.join("000001").is_dir(), "the previous one is kept");
@@ -489,9 +502,12 @@ fn a_missing_or_stale_rollup_falls_back_to_the_raw_scan() {
 
     // Compaction is a new commit: new roll-ups, and those two commits old are removed.
     run_ok(&["rollup", "--warehouse", s(&warehouse)]);
-    let more = "request_id,service,channel,submitted_at,completed_at,status,auth_method,citizen_id,amount_eur,satisfaction\n\
-                NEW-4,suap,online,2018-03-10T10:00:00+01:00,,pending,spid,,,\n";
-    ingest_text(dir.path(), &warehouse, "more2.csv", more);
+    ingest_requests(
+        dir.path(),
+        &warehouse,
+        "more2.csv",
+        &["NEW-4,suap,online,2018-03-10T10:00:00+01:00,,pending,spid,,,"],
+    );
     run_ok(&["compact", "--warehouse", s(&warehouse)]);
     let mut left: Vec<String> = std::fs::read_dir(&rollups)
         .unwrap()
