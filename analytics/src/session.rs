@@ -338,6 +338,10 @@ impl Engine {
         session: SessionContext,
     ) {
         let mut kept = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        if commit < kept.commit {
+            // A query that started before the latest commit: its plan is already stale.
+            return;
+        }
         if kept.commit != commit || kept.plans.len() >= MAX_KEPT_PLANS {
             kept.plans.clear();
             kept.commit = commit;
