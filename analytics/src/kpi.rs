@@ -757,17 +757,19 @@ impl Engine {
         let route = match query.scan {
             Scan::Raw => None,
             Scan::Auto | Scan::Rollup => {
-                let has_rollups = self.has_rollups(commit).await?;
-                match crate::rollup::plan(&def, query) {
-                    Ok(plan) if has_rollups => Some(plan),
-                    Ok(_) if query.scan == Scan::Rollup => {
+                match (
+                    crate::rollup::plan(&def, query),
+                    self.rollup_session(commit).await?,
+                ) {
+                    (Ok(plan), Some(ctx)) => Some((plan, ctx)),
+                    (Ok(_), None) if query.scan == Scan::Rollup => {
                         return Err(Error::NoRollup {
                             reason: format!(
                                 "none materialised for commit {commit} (run civica rollup)"
                             ),
                         });
                     }
-                    Err(reason) if query.scan == Scan::Rollup => {
+                    (Err(reason), _) if query.scan == Scan::Rollup => {
                         return Err(Error::NoRollup { reason });
                     }
                     _ => None,
@@ -797,23 +799,18 @@ impl Engine {
             Some(kept) => kept,
             None => {
                 let (df, ctx) = match &route {
-                    Some(plan) => {
-                        let Some(ctx) = self.rollup_session(commit).await? else {
-                            return Err(Error::NoRollup {
-                                reason: format!("the roll-ups of commit {commit} are gone"),
-                            });
-                        };
+                    Some((plan, ctx)) => {
                         let group: Vec<Expr> = query
                             .by
                             .iter()
                             .map(|d| dimension_expr(*d, col("month"), catalogue))
                             .collect();
                         let df = plan
-                            .frame(&ctx)
+                            .frame(ctx)
                             .await?
                             .filter(filter.and(crate::rollup::RollupPlan::month_range(query)))?
                             .aggregate(group, plan.aggregates())?;
-                        (plan.finish(df, &query.by)?, ctx)
+                        (plan.finish(df, &query.by)?, ctx.clone())
                     }
                     None => {
                         let ctx = self.session_at(commit).await?;

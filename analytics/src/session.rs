@@ -48,7 +48,8 @@ pub struct Engine {
 }
 
 /// Roll-up tables in memory, with the commit they belong to and the session KPI queries read
-/// them through.
+/// them through (cheap to clone: tables and session are shared).
+#[derive(Clone)]
 struct CachedRollups {
     commit: u64,
     tables: Vec<(&'static str, Arc<MemTable>)>,
@@ -285,30 +286,18 @@ impl Engine {
             )
             .await?;
         }
-        if let Some(tables) = self.rollups_at(commit).await? {
-            for (name, table) in tables {
+        if let Some(cached) = self.rollups_at(commit).await? {
+            for (name, table) in cached.tables {
                 ctx.register_table(name, table)?;
             }
         }
         Ok(ctx)
     }
 
-    /// Whether roll-ups were materialised for `commit` (reading them into memory if needed).
-    pub(crate) async fn has_rollups(&self, commit: u64) -> Result<bool> {
-        Ok(self.rollups_at(commit).await?.is_some())
-    }
-
-    /// The session over the roll-ups of `commit` (`None` when there are none).
+    /// The session over the roll-ups of `commit`, reading them into memory if needed; `None`
+    /// when they were not materialised for that commit.
     pub(crate) async fn rollup_session(&self, commit: u64) -> Result<Option<SessionContext>> {
-        if self.rollups_at(commit).await?.is_none() {
-            return Ok(None);
-        }
-        // The cache is only ever replaced whole, so a panic elsewhere cannot leave it torn.
-        let cache = self.rollups.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(cache
-            .as_ref()
-            .filter(|c| c.commit == commit)
-            .map(|cached| cached.session.clone()))
+        Ok(self.rollups_at(commit).await?.map(|cached| cached.session))
     }
 
     /// The plan kept for `query` (normalised by the caller) at `commit`, ready to run again,
@@ -349,13 +338,13 @@ impl Engine {
         kept.plans.insert(query, (plan, session));
     }
 
-    /// The roll-up tables of `commit`, from memory or read from their files; `None` when they
-    /// were not materialised for that commit (roll-ups are valid for their own commit only).
-    async fn rollups_at(&self, commit: u64) -> Result<Option<Vec<(&'static str, Arc<MemTable>)>>> {
+    /// The roll-ups of `commit`, from memory or read from their files; `None` when they were
+    /// not materialised for that commit (roll-ups are valid for their own commit only).
+    async fn rollups_at(&self, commit: u64) -> Result<Option<CachedRollups>> {
         if let Ok(cache) = self.rollups.lock()
             && let Some(cached) = cache.as_ref().filter(|c| c.commit == commit)
         {
-            return Ok(Some(cached.tables.clone()));
+            return Ok(Some(cached.clone()));
         }
         if commit == 0 || !rollup::rollup_dir(&self.layout, commit).is_dir() {
             return Ok(None);
@@ -385,14 +374,15 @@ impl Engine {
         for (name, table) in &tables {
             session.register_table(*name, table.clone())?;
         }
+        let cached = CachedRollups {
+            commit,
+            tables,
+            session,
+        };
         if let Ok(mut cache) = self.rollups.lock() {
-            *cache = Some(CachedRollups {
-                commit,
-                tables: tables.clone(),
-                session,
-            });
+            *cache = Some(cached.clone());
         }
-        Ok(Some(tables))
+        Ok(Some(cached))
     }
 }
 
