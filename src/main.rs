@@ -919,7 +919,7 @@ fn bench_kpis() -> [(&'static str, KpiQuery); 3] {
     ]
 }
 
-/// Times each benchmark KPI through the raw scan and through the roll-ups in this process:
+/// Times each benchmark KPI through the chosen paths (raw scan, roll-ups) in this process:
 /// one warm-up run, then `runs` timed runs; p50 and p95 (nearest rank) in milliseconds.
 async fn bench_queries(engine: &Engine, runs: u32, scans: &[Scan]) -> Result<serde_json::Value> {
     let mut report = serde_json::Map::new();
