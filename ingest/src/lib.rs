@@ -16,6 +16,7 @@ pub mod frames;
 pub mod header;
 pub mod html;
 pub mod layout;
+pub mod partition;
 pub mod profile;
 pub mod pseudonym;
 pub mod sample;

@@ -38,7 +38,7 @@ pub struct Row<'a> {
 /// The text of a row as read.
 enum RawText<'a> {
     /// CSV fields in file order, and the delimiter.
-    Fields(&'a csv::ByteRecord, u8),
+    Fields(Fields<'a>, u8),
     /// A JSON Lines record.
     Line(&'a str),
 }
@@ -49,10 +49,35 @@ impl Row<'_> {
     pub fn masked(&self) -> String {
         let citizen = self.citizen.map(str::trim).filter(|c| !c.is_empty());
         let text = match &self.raw {
-            RawText::Fields(record, delimiter) => join_csv(&lossy_fields(record), *delimiter),
+            RawText::Fields(fields, delimiter) => join_csv(&lossy_fields(*fields), *delimiter),
             RawText::Line(line) => line.to_string(),
         };
         mask_identifiers(&text, citizen.as_slice())
+    }
+}
+
+/// The fields of one CSV record: the record's bytes and the range of each field in them.
+#[derive(Clone, Copy)]
+struct Fields<'a> {
+    bytes: &'a [u8],
+    ranges: &'a [(usize, usize)],
+}
+
+impl<'a> Fields<'a> {
+    fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    fn get(&self, i: usize) -> Option<&'a [u8]> {
+        let bytes = self.bytes;
+        self.ranges.get(i).map(|&(start, end)| &bytes[start..end])
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let bytes = self.bytes;
+        self.ranges
+            .iter()
+            .map(move |&(start, end)| &bytes[start..end])
     }
 }
 
@@ -112,13 +137,30 @@ impl RowShape {
         block: &Block,
         each: &mut impl FnMut(std::result::Result<Row<'_>, BrokenRow>),
     ) -> Result<()> {
+        // Text without quotes or carriage returns (most exports) is split at its delimiters
+        // and line ends directly; the rest goes through the CSV reader.
+        if memchr::memchr2(b'"', b'\r', &block.bytes).is_none()
+            && let Ok(text) = std::str::from_utf8(&block.bytes)
+        {
+            self.plain_csv_rows(block, text, each);
+            return Ok(());
+        }
+        self.quoted_csv_rows(block, each)
+    }
+
+    /// Splits a block with the CSV reader, which follows quotes.
+    fn quoted_csv_rows(
+        &self,
+        block: &Block,
+        each: &mut impl FnMut(std::result::Result<Row<'_>, BrokenRow>),
+    ) -> Result<()> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(self.delimiter)
             .from_reader(&block.bytes[..]);
         let mut record = csv::ByteRecord::new();
-        let slots = self.positions.len().min(MAX_COLUMNS);
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
         let (mut counted, mut lines_before) = (0usize, 0u64);
         loop {
             let before = reader.position().clone();
@@ -142,80 +184,142 @@ impl RowShape {
             let start = start.min(block.bytes.len());
             lines_before += count_lines(&block.bytes[counted..start]);
             counted = start;
-            let line = block.first_line + lines_before;
-            if record.iter().all(|f| f.trim_ascii().is_empty()) {
+            ranges.clear();
+            ranges.extend(
+                (0..record.len()).filter_map(|i| record.range(i).map(|r| (r.start, r.end))),
+            );
+            let fields = Fields {
+                bytes: record.as_slice(),
+                ranges: &ranges,
+            };
+            // The text is UTF-8 once decoded; a field that is not (a broken byte sequence in
+            // a file taken for UTF-8) is read with replacement characters.
+            let text = std::str::from_utf8(record.as_slice()).ok();
+            self.csv_row(block.first_line + lines_before, fields, text, each);
+        }
+    }
+
+    /// Splits a block with no quote character: every line end ends a record, every
+    /// delimiter a field (as the CSV reader would read it).
+    fn plain_csv_rows(
+        &self,
+        block: &Block,
+        text: &str,
+        each: &mut impl FnMut(std::result::Result<Row<'_>, BrokenRow>),
+    ) {
+        let bytes = text.as_bytes();
+        let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(self.width + 1);
+        let mut line = block.first_line;
+        let (mut record_start, mut field_start) = (0usize, 0usize);
+        let mut ends = memchr::memchr2_iter(self.delimiter, b'\n', bytes);
+        loop {
+            let end = ends.next();
+            let at = end.unwrap_or(bytes.len());
+            ranges.push((field_start - record_start, at - record_start));
+            field_start = at + 1;
+            if end.is_some() && bytes[at] == self.delimiter {
                 continue;
             }
-            let citizen_field = self
-                .citizen_slot
-                .and_then(|slot| self.positions[slot])
-                .and_then(|i| record.get(i));
-            let extra_filled = record
+            // A line end, or the end of a block whose last line has none.
+            if at > record_start {
+                let record = &text[record_start..at];
+                let fields = Fields {
+                    bytes: record.as_bytes(),
+                    ranges: &ranges,
+                };
+                self.csv_row(line, fields, Some(record), each);
+            }
+            ranges.clear();
+            if end.is_none() {
+                return;
+            }
+            line += 1;
+            record_start = field_start;
+        }
+    }
+
+    /// Maps the fields of one CSV record onto the canonical columns, or reports it broken
+    /// when its number of fields is not the header's. `text` is the record's bytes as UTF-8
+    /// when they are. Records with nothing but blanks are skipped.
+    fn csv_row(
+        &self,
+        line: u64,
+        fields: Fields<'_>,
+        text: Option<&str>,
+        each: &mut impl FnMut(std::result::Result<Row<'_>, BrokenRow>),
+    ) {
+        if fields.iter().all(|f| f.trim_ascii().is_empty()) {
+            return;
+        }
+        let slots = self.positions.len().min(MAX_COLUMNS);
+        let citizen_field = self
+            .citizen_slot
+            .and_then(|slot| self.positions[slot])
+            .and_then(|i| fields.get(i));
+        let extra_filled = fields.len() > self.width
+            && fields
                 .iter()
                 .skip(self.width)
                 .any(|f| !f.trim_ascii().is_empty());
-            // A spreadsheet row ends at its last filled cell: fewer fields are empty ones.
-            let short = record.len() < self.width && self.format != Format::Spreadsheet;
-            if short || extra_filled {
-                let fields = lossy_fields(&record);
-                let citizen = citizen_field
-                    .map(String::from_utf8_lossy)
-                    .filter(|s| !s.trim().is_empty());
-                let found = if extra_filled {
-                    fields
-                        .iter()
-                        .rposition(|f| !f.trim().is_empty())
-                        .map_or(0, |i| i + 1)
-                } else {
-                    fields.len()
-                };
-                let citizen: Vec<&str> = citizen.as_deref().into_iter().collect();
-                each(Err(BrokenRow {
-                    line,
-                    rejection: Rejection::new(
-                        "row",
-                        format!(
-                            "expected {} fields as in the header, found {found}",
-                            self.width
-                        ),
-                    ),
-                    masked: mask_identifiers(&join_csv(&fields, self.delimiter), &citizen),
-                }));
-                continue;
-            }
-            // The text is UTF-8 once decoded; a field that is not (a broken byte sequence in
-            // a file taken for UTF-8) is read with replacement characters.
-            // Checked once for the whole record; fields are then slices of it.
-            let whole = std::str::from_utf8(record.as_slice()).ok();
-            let owned: Option<Vec<String>> = whole.is_none().then(|| lossy_fields(&record));
-            let field = |i: usize| -> &str {
-                match (&owned, whole) {
-                    (Some(fields), _) => fields.get(i).map_or("", String::as_str),
-                    (None, Some(text)) => record
-                        .range(i)
-                        .and_then(|range| text.get(range))
-                        .unwrap_or_default(),
-                    (None, None) => "",
-                }
+        // A spreadsheet row ends at its last filled cell: fewer fields are empty ones.
+        let short = fields.len() < self.width && self.format != Format::Spreadsheet;
+        if short || extra_filled {
+            let lossy = lossy_fields(fields);
+            let citizen = citizen_field
+                .map(String::from_utf8_lossy)
+                .filter(|s| !s.trim().is_empty());
+            let found = if extra_filled {
+                lossy
+                    .iter()
+                    .rposition(|f| !f.trim().is_empty())
+                    .map_or(0, |i| i + 1)
+            } else {
+                lossy.len()
             };
-            let mut values: [Option<&str>; MAX_COLUMNS] = [None; MAX_COLUMNS];
-            for (slot, value) in values.iter_mut().enumerate().take(slots) {
-                *value = match self.positions[slot] {
-                    Some(i) => Some(field(i)),
-                    None => self.defaults[slot].as_deref(),
-                };
-            }
-            let citizen = self
-                .citizen_slot
-                .and_then(|slot| self.positions[slot])
-                .map(field);
-            each(Ok(Row {
+            let citizen: Vec<&str> = citizen.as_deref().into_iter().collect();
+            each(Err(BrokenRow {
                 line,
-                values: &values[..slots],
-                raw: RawText::Fields(&record, self.delimiter),
-                citizen,
+                rejection: Rejection::new(
+                    "row",
+                    format!(
+                        "expected {} fields as in the header, found {found}",
+                        self.width
+                    ),
+                ),
+                masked: mask_identifiers(&join_csv(&lossy, self.delimiter), &citizen),
             }));
+            return;
         }
+        // Fields are slices of the record's text when it is UTF-8, else read lossily.
+        let owned: Option<Vec<String>> = text.is_none().then(|| lossy_fields(fields));
+        let field = |i: usize| -> &str {
+            match (&owned, text) {
+                (Some(lossy), _) => lossy.get(i).map_or("", String::as_str),
+                (None, Some(text)) => fields
+                    .ranges
+                    .get(i)
+                    .and_then(|&(start, end)| text.get(start..end))
+                    .unwrap_or_default(),
+                (None, None) => "",
+            }
+        };
+        let mut values: [Option<&str>; MAX_COLUMNS] = [None; MAX_COLUMNS];
+        for (slot, value) in values.iter_mut().enumerate().take(slots) {
+            *value = match self.positions[slot] {
+                Some(i) => Some(field(i)),
+                None => self.defaults[slot].as_deref(),
+            };
+        }
+        let citizen = self
+            .citizen_slot
+            .and_then(|slot| self.positions[slot])
+            .map(field);
+        each(Ok(Row {
+            line,
+            values: &values[..slots],
+            raw: RawText::Fields(fields, self.delimiter),
+            citizen,
+        }));
     }
 
     fn json_rows(
@@ -445,9 +549,9 @@ impl LogReader {
                     // The record may go on beyond what has been read so far.
                     break;
                 }
-                let fields: Vec<String> = lossy_fields(&record)
-                    .into_iter()
-                    .map(|f| f.trim().to_string())
+                let fields: Vec<String> = record
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).trim().to_string())
                     .collect();
                 let sep_line = fields.first().is_some_and(|f| f.starts_with("sep="))
                     && fields.len() <= 2
@@ -658,8 +762,8 @@ fn last_csv_record_end(bytes: &[u8], delimiter: u8) -> Option<usize> {
     last
 }
 
-fn lossy_fields(record: &csv::ByteRecord) -> Vec<String> {
-    record
+fn lossy_fields(fields: Fields<'_>) -> Vec<String> {
+    fields
         .iter()
         .map(|f| String::from_utf8_lossy(f).into_owned())
         .collect()
@@ -744,6 +848,47 @@ mod tests {
             })
             .unwrap();
         (reader, rows)
+    }
+
+    /// The rows of `block` as the plain splitter and as the CSV reader give them.
+    fn both_splitters(shape: &RowShape, text: &str) -> (Vec<Read>, Vec<Read>) {
+        let block = Block {
+            bytes: text.as_bytes().to_vec(),
+            first_line: 7,
+        };
+        fn owned(row: std::result::Result<Row<'_>, BrokenRow>) -> Read {
+            row.map(|r| {
+                let values = r.values.iter().map(|v| v.map(str::to_string)).collect();
+                (r.line, values, r.masked())
+            })
+        }
+        let (mut plain, mut quoted) = (Vec::new(), Vec::new());
+        shape.plain_csv_rows(&block, text, &mut |row| plain.push(owned(row)));
+        shape
+            .quoted_csv_rows(&block, &mut |row| quoted.push(owned(row)))
+            .unwrap();
+        (plain, quoted)
+    }
+
+    proptest::proptest! {
+        /// On text without quotes, splitting at delimiters and line ends gives the rows, line
+        /// numbers, broken rows and masked text that the CSV reader gives.
+        #[test]
+        fn the_plain_splitter_reads_as_the_csv_reader(
+            lines in proptest::collection::vec("[a-c ;,é0-9]{0,12}", 0..40),
+            last_line_end in proptest::bool::ANY,
+        ) {
+            let (reader, _) = read_all(
+                b"id_pratica;servizio;canale;data_presentazione;stato\n",
+                "header.csv",
+            );
+            let mut text = lines.join("\n");
+            if last_line_end {
+                text.push('\n');
+            }
+            let (plain, quoted) = both_splitters(reader.shape(), &text);
+            proptest::prop_assert_eq!(plain, quoted);
+        }
     }
 
     #[test]

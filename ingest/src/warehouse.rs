@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::frames::{QuarantinedRow, Record, quarantine_frame, with_superseded};
 use crate::header::LogKind;
 use crate::layout::{Layout, Table};
+use crate::partition::{ChunkPool, PartitionRows};
 use crate::profile::Profile;
 use crate::pseudonym::Pseudonymiser;
 use crate::source::{Block, LogReader, RowShape};
@@ -33,8 +34,10 @@ use std::sync::{Arc, Mutex};
 
 /// Rows kept in memory per table before they are written out.
 const FLUSH_ROWS: usize = 250_000;
-/// Emptied row buffers are kept for reuse while they hold room for fewer rows than this.
-const SPARE_ROWS: usize = FLUSH_ROWS;
+/// Emptied chunks of rows are kept for reuse while they hold room for fewer rows than this:
+/// as many as are in flight (one buffer being filled, one being written per writer thread),
+/// so that the next rows do not fault in fresh memory.
+const SPARE_ROWS: usize = FLUSH_ROWS * (WRITER_THREADS + 1);
 /// Rows per Parquet row group.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// How often (in rows) progress is reported.
@@ -268,9 +271,6 @@ fn ingest_once(
             ..FileSummary::default()
         };
         kinds.push(Some(reader.kind));
-        let expected = usize::try_from(scan.lines).unwrap_or(0);
-        requests.expected = expected;
-        surveys.expected = expected;
         let mut services = read_rows(
             reader,
             &parser,
@@ -915,13 +915,11 @@ struct TableState<R: Record> {
     files: Vec<PathBuf>,
     stored: usize,
     /// Rows waiting to be written, by year.
-    buffers: BTreeMap<i32, Vec<Pending<R>>>,
+    buffers: BTreeMap<i32, PartitionRows<Pending<R>>>,
     buffered: usize,
-    /// Emptied buffers back from the writer, for the next rows: a fresh buffer costs the
-    /// kernel a page fault and a zeroed page every 4 KiB.
-    spare: Arc<Mutex<Vec<Vec<Pending<R>>>>>,
-    /// Rows expected from the file being read (to size buffers).
-    expected: usize,
+    /// Emptied chunks of rows back from the writer, for the next rows: fresh memory costs
+    /// the kernel a page fault and a zeroed page every 4 KiB.
+    chunks: Arc<ChunkPool<Pending<R>>>,
     /// Rows expected in the whole ingest (to size the filter and the log).
     expected_total: u64,
     /// Ids of this ingest's rows, and the log of their versions; created with the first row.
@@ -944,8 +942,7 @@ impl<R: Record> TableState<R> {
             files,
             buffers: BTreeMap::new(),
             buffered: 0,
-            spare: Arc::default(),
-            expected: 0,
+            chunks: ChunkPool::new(SPARE_ROWS),
             expected_total,
             filter: None,
             log: None,
@@ -972,25 +969,25 @@ impl<R: Record> TableState<R> {
         if let Some(filter) = &mut self.filter {
             filter.insert(valid.key);
         }
-        let capacity = self.expected.clamp(1, FLUSH_ROWS);
-        let year = valid.record.year();
-        let spare = &self.spare;
-        self.buffers
-            .entry(year)
-            .or_insert_with(|| {
-                spare
-                    .lock()
-                    .ok()
-                    .and_then(|mut s| s.pop())
-                    .unwrap_or_else(|| Vec::with_capacity(capacity))
-            })
-            .push(Pending {
-                key: valid.key,
-                fingerprint: valid.fingerprint,
+        let partition = self.buffers.entry(valid.record.year()).or_default();
+        let group = partition.group_of(valid.record.sort_key().0);
+        let Valid {
+            line,
+            key,
+            fingerprint,
+            record,
+        } = valid;
+        partition.push(
+            group,
+            Pending {
+                key,
+                fingerprint,
                 source,
-                line: u32::try_from(valid.line).unwrap_or(u32::MAX),
-                record: valid.record,
-            });
+                line: u32::try_from(line).unwrap_or(u32::MAX),
+                record,
+            },
+            &self.chunks,
+        );
         self.buffered += 1;
         if self.buffered >= FLUSH_ROWS {
             self.flush(ctx)?;
@@ -1013,9 +1010,10 @@ impl<R: Record> TableState<R> {
             let file_index = self.files.len() as u32;
             self.files.push(path.clone());
             let log = Arc::clone(&log);
-            let spare = Arc::clone(&self.spare);
+            let pool = Arc::clone(&self.chunks);
             ctx.writer.submit(Box::new(move || {
-                let order = sorted(&rows);
+                let mut rows = rows;
+                let order = rows.in_file_order(|p| p.record.sort_key().1);
                 let frame_rows: Vec<(u128, &R)> =
                     order.iter().map(|p| (p.fingerprint, &p.record)).collect();
                 let mut df = R::frame(&frame_rows).map_err(|source| Error::Parquet {
@@ -1037,13 +1035,7 @@ impl<R: Record> TableState<R> {
                 drop(log);
                 drop(frame_rows);
                 drop(order);
-                let mut rows = rows;
-                rows.clear();
-                if let Ok(mut spare) = spare.lock()
-                    && spare.iter().map(Vec::capacity).sum::<usize>() < SPARE_ROWS
-                {
-                    spare.push(rows);
-                }
+                rows.recycle(&pool);
                 Ok(())
             }))?;
         }
@@ -1299,33 +1291,6 @@ impl Drop for Writer {
             let _ = thread.join();
         }
     }
-}
-
-/// Rows in their order inside a file: by service, then time, then arrival (so the order is
-/// the same on every run).
-fn sorted<R: Record>(rows: &[Pending<R>]) -> Vec<&Pending<R>> {
-    let mut services: Vec<&str> = rows
-        .iter()
-        .map(|p| p.record.sort_key().0)
-        .collect::<FxHashSet<&str>>()
-        .into_iter()
-        .collect();
-    services.sort_unstable();
-    let rank: rustc_hash::FxHashMap<&str, u32> = services
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (*s, i as u32))
-        .collect();
-    let mut keys: Vec<(u32, i64, u32)> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let (service, time) = p.record.sort_key();
-            (rank.get(service).copied().unwrap_or(0), time, i as u32)
-        })
-        .collect();
-    keys.sort_unstable();
-    keys.iter().map(|(_, _, i)| &rows[*i as usize]).collect()
 }
 
 /// The year of a `…/year=2017/part.parquet` path (0 if absent).
