@@ -66,6 +66,13 @@ impl Version {
         out[36..40].copy_from_slice(&self.row.to_le_bytes());
     }
 
+    /// The low 64 bits of an encoded version's key.
+    fn key_low(bytes: &[u8]) -> u64 {
+        let mut low = [0u8; 8];
+        low.copy_from_slice(&bytes[..8]);
+        u64::from_le_bytes(low)
+    }
+
     fn decode(bytes: &[u8]) -> Version {
         let mut key = [0u8; 16];
         key.copy_from_slice(&bytes[..16]);
@@ -257,11 +264,28 @@ fn resolve_bucket(path: &Path) -> Result<Resolution> {
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(|e| Error::io(path, e))?;
+    // Most ids have one version. The low halves of the id hashes alone are sorted (8 bytes a
+    // version instead of 40) to find those that occur more than once; only the versions
+    // that carry one of them are decoded and put in input order.
+    let mut lows: Vec<u64> = bytes
+        .chunks_exact(VERSION_BYTES)
+        .map(Version::key_low)
+        .collect();
+    lows.sort_unstable();
+    let repeated: rustc_hash::FxHashSet<u64> = lows
+        .chunk_by(|a, b| a == b)
+        .filter(|run| run.len() > 1)
+        .map(|run| run[0])
+        .collect();
+    drop(lows);
+    if repeated.is_empty() {
+        return Ok(resolution);
+    }
     let mut versions: Vec<Version> = bytes
         .chunks_exact(VERSION_BYTES)
+        .filter(|version| repeated.contains(&Version::key_low(version)))
         .map(Version::decode)
         .collect();
-    drop(bytes);
     versions.sort_unstable_by_key(Version::order);
     for group in versions.chunk_by(|a, b| a.key == b.key) {
         resolve_record(group, &mut resolution);
@@ -369,6 +393,39 @@ mod tests {
             assert_eq!(r.duplicates, BTreeMap::from([(0, 1), (2, 1)]));
             assert_eq!(r.updates, BTreeMap::from([(1, 2)]));
         }
+    }
+
+    #[test]
+    fn ids_sharing_the_low_half_of_their_hash_are_told_apart() {
+        let same_low = |high: u128| (high << 64) | 0xABCD;
+        let version = |key, fingerprint, line, row| Version {
+            key,
+            fingerprint,
+            source: 0,
+            line,
+            file: 3,
+            row,
+        };
+        // X twice with other content (a conflict); Y once, between them; Z twice the same.
+        let versions = [
+            version(same_low(1), 1, 1, 0),
+            version(same_low(2), 2, 2, 1),
+            version(same_low(1), 3, 3, 2),
+            version(same_low(3), 4, 4, 3),
+            version(same_low(3), 4, 5, 4),
+        ];
+        let r = resolve_all(&versions, 10);
+        assert_eq!(r.remove, BTreeMap::from([(3, vec![2, 4])]));
+        assert_eq!(
+            r.conflicts,
+            vec![Conflict {
+                source: 0,
+                line: 3,
+                first_line: 1
+            }]
+        );
+        assert_eq!(r.duplicates, BTreeMap::from([(0, 1)]));
+        assert!(r.supersede.is_empty() && r.updates.is_empty());
     }
 
     #[test]
