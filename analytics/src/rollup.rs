@@ -147,38 +147,35 @@ pub(crate) fn rollup_schema(table: &str) -> SchemaRef {
 /// The sums of the scores and of their squares (for means and their intervals), then
 /// `sum(CASE WHEN column = k THEN 1 ELSE 0 END)` for every score `k`.
 fn histogram(column: &str) -> Result<Vec<Expr>> {
-    let score = cast(col(column), DataType::Int64);
-    let mut aggregates = vec![
-        sum(score.clone()).alias("score_sum"),
-        sum(score.clone() * score.clone()).alias("score_sq_sum"),
-    ];
-    for k in SCORES {
-        aggregates.push(
-            sum(when(score.clone().eq(lit(k)), lit(1i64)).otherwise(lit(0i64))?)
-                .alias(score_column(k)),
-        );
-    }
-    Ok(aggregates)
+    score_histogram(column, lit(1i64))
 }
 
 /// The aggregates of `requests_rollup` over groups of (grain, score), each group counting
 /// `n` rows: the sums of the groups' counts and amounts, and the histogram of the scores.
 fn weighted_histogram(column: &str, weight: &str) -> Result<Vec<Expr>> {
-    let score = cast(col(column), DataType::Int64);
     let n = col(weight);
     let mut aggregates = vec![
         sum(n.clone()).alias("n"),
         sum(col("n_amount")).alias("n_amount"),
         sum(col("sum_amount")).alias("sum_amount"),
         sum(col("n_completed")).alias("n_completed"),
-        sum(when(score.clone().is_not_null(), n.clone()).otherwise(lit(0i64))?)
+        sum(when(col(column).is_not_null(), n.clone()).otherwise(lit(0i64))?)
             .alias("n_satisfaction"),
-        sum(score.clone() * n.clone()).alias("score_sum"),
-        sum(score.clone() * score.clone() * n.clone()).alias("score_sq_sum"),
+    ];
+    aggregates.extend(score_histogram(column, n)?);
+    Ok(aggregates)
+}
+
+/// The score histogram of rows (or groups of rows) that each count `weight` times.
+fn score_histogram(column: &str, weight: Expr) -> Result<Vec<Expr>> {
+    let score = cast(col(column), DataType::Int64);
+    let mut aggregates = vec![
+        sum(score.clone() * weight.clone()).alias("score_sum"),
+        sum(score.clone() * score.clone() * weight.clone()).alias("score_sq_sum"),
     ];
     for k in SCORES {
         aggregates.push(
-            sum(when(score.clone().eq(lit(k)), n.clone()).otherwise(lit(0i64))?)
+            sum(when(score.clone().eq(lit(k)), weight.clone()).otherwise(lit(0i64))?)
                 .alias(score_column(k)),
         );
     }
