@@ -56,16 +56,12 @@ impl<T> ChunkPool<T> {
     }
 }
 
-/// The rows of one service, in arrival order.
-struct Group<T> {
-    service: CompactString,
-    chunks: Vec<Vec<T>>,
-}
-
 /// The rows of one partition, grouped by service.
 pub struct PartitionRows<T> {
+    /// Service → its group.
     index: FxHashMap<CompactString, usize>,
-    groups: Vec<Group<T>>,
+    /// Each service's rows, in arrival order, in chunks.
+    groups: Vec<Vec<Vec<T>>>,
     len: usize,
 }
 
@@ -94,17 +90,14 @@ impl<T> PartitionRows<T> {
             return group;
         }
         let group = self.groups.len();
-        self.groups.push(Group {
-            service: CompactString::from(service),
-            chunks: Vec::new(),
-        });
+        self.groups.push(Vec::new());
         self.index.insert(CompactString::from(service), group);
         group
     }
 
     /// Appends `row` to `group` (from [`Self::group_of`]), after its earlier rows.
     pub fn push(&mut self, group: usize, row: T, pool: &ChunkPool<T>) {
-        let chunks = &mut self.groups[group].chunks;
+        let chunks = &mut self.groups[group];
         match chunks.last_mut() {
             Some(chunk) if chunk.len() < chunk.capacity() => chunk.push(row),
             _ => {
@@ -118,13 +111,17 @@ impl<T> PartitionRows<T> {
 
     /// The rows in file order: by service (in byte order), then by `time`, then in arrival
     /// order.
-    pub fn in_file_order(&mut self, time: impl Fn(&T) -> i64) -> Vec<&T> {
-        self.groups
-            .sort_unstable_by(|a, b| a.service.as_bytes().cmp(b.service.as_bytes()));
+    pub fn in_file_order(&self, time: impl Fn(&T) -> i64) -> Vec<&T> {
+        let mut services: Vec<(&CompactString, usize)> = self
+            .index
+            .iter()
+            .map(|(service, &group)| (service, group))
+            .collect();
+        services.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let mut order = Vec::with_capacity(self.len);
-        for group in &self.groups {
+        for (_, group) in services {
             let start = order.len();
-            order.extend(group.chunks.iter().flatten());
+            order.extend(self.groups[group].iter().flatten());
             let rows = &mut order[start..];
             if !rows.is_sorted_by_key(|row| time(row)) {
                 // A stable sort keeps the arrival order of rows with the same time.
@@ -136,7 +133,7 @@ impl<T> PartitionRows<T> {
 
     /// Hands the emptied chunks back to `pool`.
     pub fn recycle(self, pool: &ChunkPool<T>) {
-        pool.give(self.groups.into_iter().flat_map(|group| group.chunks));
+        pool.give(self.groups.into_iter().flatten());
     }
 }
 

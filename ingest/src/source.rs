@@ -199,7 +199,7 @@ impl RowShape {
         }
     }
 
-    /// Splits a block with no quote character: every line end ends a record, every
+    /// Splits a block with no quote or carriage return: every line end ends a record, every
     /// delimiter a field (as the CSV reader would read it).
     fn plain_csv_rows(
         &self,
@@ -251,11 +251,6 @@ impl RowShape {
         if fields.iter().all(|f| f.trim_ascii().is_empty()) {
             return;
         }
-        let slots = self.positions.len().min(MAX_COLUMNS);
-        let citizen_field = self
-            .citizen_slot
-            .and_then(|slot| self.positions[slot])
-            .and_then(|i| fields.get(i));
         let extra_filled = fields.len() > self.width
             && fields
                 .iter()
@@ -265,7 +260,10 @@ impl RowShape {
         let short = fields.len() < self.width && self.format != Format::Spreadsheet;
         if short || extra_filled {
             let lossy = lossy_fields(fields);
-            let citizen = citizen_field
+            let citizen = self
+                .citizen_slot
+                .and_then(|slot| self.positions[slot])
+                .and_then(|i| fields.get(i))
                 .map(String::from_utf8_lossy)
                 .filter(|s| !s.trim().is_empty());
             let found = if extra_filled {
@@ -303,6 +301,7 @@ impl RowShape {
                 (None, None) => "",
             }
         };
+        let slots = self.positions.len().min(MAX_COLUMNS);
         let mut values: [Option<&str>; MAX_COLUMNS] = [None; MAX_COLUMNS];
         for (slot, value) in values.iter_mut().enumerate().take(slots) {
             *value = match self.positions[slot] {

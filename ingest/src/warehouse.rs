@@ -1012,7 +1012,6 @@ impl<R: Record> TableState<R> {
             let log = Arc::clone(&log);
             let pool = Arc::clone(&self.chunks);
             ctx.writer.submit(Box::new(move || {
-                let mut rows = rows;
                 let order = rows.in_file_order(|p| p.record.sort_key().1);
                 let frame_rows: Vec<(u128, &R)> =
                     order.iter().map(|p| (p.fingerprint, &p.record)).collect();
