@@ -75,7 +75,7 @@ pub const REFUSED_SAMPLE: usize = 20;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileSummary {
     pub path: String,
-    pub sha256: String,
+    pub blake3: String,
     /// `requests` or `surveys`.
     pub kind: String,
     /// `csv; delimiter ';'; windows-1252; decimal comma`, or empty when skipped.
@@ -92,7 +92,11 @@ pub struct FileSummary {
 /// A file already in the warehouse, identified by its content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestedFile {
-    pub sha256: String,
+    /// BLAKE3 of the file's bytes, hex (empty in records of files hashed with SHA-256 before
+    /// BLAKE3 was chosen: such a file, given again, is read again and its rows count as
+    /// duplicates).
+    #[serde(default)]
+    pub blake3: String,
     pub path: String,
     pub commit: u64,
     /// Size in bytes (absent in records written before it was kept): a file of another size
@@ -223,12 +227,12 @@ fn ingest_once(
         let source = path.display().to_string();
         let earlier = ingested
             .iter()
-            .find(|f| scan.is_complete() && f.sha256 == scan.sha256)
+            .find(|f| scan.is_complete() && f.blake3 == scan.blake3)
             .map(|f| (f.commit, f.path.clone()));
         if let Some((earlier_commit, earlier_path)) = earlier {
             summary.files.push(FileSummary {
                 path: source,
-                sha256: scan.sha256.clone(),
+                blake3: scan.blake3.clone(),
                 skipped: Some(format!(
                     "already ingested in commit {earlier_commit} (as {earlier_path})"
                 )),
@@ -265,7 +269,7 @@ fn ingest_once(
         );
         let mut file = FileSummary {
             path: source.clone(),
-            sha256: scan.sha256.clone(),
+            blake3: scan.blake3.clone(),
             kind: reader.kind.as_str().to_string(),
             dialect: describe(&reader),
             ..FileSummary::default()
@@ -320,10 +324,10 @@ fn ingest_once(
             scans[file_index] = complete;
         }
         let scan = &scans[file_index];
-        file.sha256 = scan.sha256.clone();
+        file.blake3 = scan.blake3.clone();
         summary.services.append(&mut services);
         ingested.push(IngestedFile {
-            sha256: scan.sha256.clone(),
+            blake3: scan.blake3.clone(),
             path: source,
             commit,
             bytes: Some(scan.bytes),
