@@ -150,7 +150,8 @@ pub fn day_start(date: NaiveDate) -> Option<i64> {
 
 /// Calendar year of `t` in the city's time zone: the partition a record is stored in.
 pub fn local_year(t: DateTime<Utc>) -> i32 {
-    let year = t.year();
+    // The year in UTC, from the stored date (`t.year()` would add a zero offset first).
+    let year = t.naive_utc().year();
     match (month_start(year, 1), month_start(year + 1, 1)) {
         (Some(start), Some(next)) => {
             let seconds = t.timestamp();

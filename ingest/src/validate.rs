@@ -632,7 +632,8 @@ impl FieldParser {
     /// the text had a date only.
     pub fn timestamp(&self, field: &str, text: &str) -> Result<(DateTime<Utc>, bool), Rejection> {
         let (instant, date_only) = self.parse_timestamp(field, text)?;
-        if instant.year() < EARLIEST_YEAR {
+        // The year in UTC, read from the stored date (`DateTime::year` would add the offset).
+        if instant.naive_utc().year() < EARLIEST_YEAR {
             return Err(Rejection::new(
                 field,
                 format!(
@@ -903,10 +904,18 @@ fn plain_rfc3339(text: &str) -> Option<DateTime<Utc>> {
     if hours > 23 || minutes > 59 || seconds > 59 {
         return None;
     }
-    // Seconds since the epoch, counted directly (0001-01-01 is day 719,163 before it).
-    let days = i64::from(date.num_days_from_ce()) - 719_163;
-    let local = days * 86_400 + i64::from(hours * 3_600 + minutes * 60 + seconds);
-    DateTime::from_timestamp(local - i64::from(offset_seconds), 0)
+    // The UTC date and time of day, moved by the offset directly (a day at most either way):
+    // cheaper than counting seconds since the epoch and turning them back into a date.
+    let utc_seconds = i32::try_from(hours * 3_600 + minutes * 60 + seconds).ok()? - offset_seconds;
+    let (date, utc_seconds) = if utc_seconds < 0 {
+        (date.pred_opt()?, utc_seconds + 86_400)
+    } else if utc_seconds >= 86_400 {
+        (date.succ_opt()?, utc_seconds - 86_400)
+    } else {
+        (date, utc_seconds)
+    };
+    let time = chrono::NaiveTime::from_num_seconds_from_midnight_opt(u32::try_from(utc_seconds).ok()?, 0)?;
+    Some(date.and_time(time).and_utc())
 }
 
 /// A Unix time as web back offices export it: seconds (9 or 10 digits) or milliseconds
