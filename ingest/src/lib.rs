@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod calendar;
+pub mod datafile;
 pub mod dialect;
 pub mod error;
 pub mod frames;

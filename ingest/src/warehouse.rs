@@ -14,7 +14,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use polars_parquet::write::ZstdLevel;
 use serde::{Deserialize, Serialize};
 
 use crate::dialect::{Dialect, FileScan, Format, scan_file};
@@ -38,8 +37,6 @@ const FLUSH_ROWS: usize = 250_000;
 /// as many as are in flight (one buffer being filled, one being written per writer thread),
 /// so that the next rows do not fault in fresh memory.
 const SPARE_ROWS: usize = FLUSH_ROWS * (WRITER_THREADS + 1);
-/// Rows per Parquet row group.
-const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// How often (in rows) progress is reported.
 const PROGRESS_EVERY: u64 = 50_000;
 
@@ -1306,28 +1303,9 @@ fn partition_year(path: &Path) -> i32 {
         .unwrap_or(0)
 }
 
-/// The zstd level of data files. Level 1 takes about half the compression time of the
-/// default level 3, for files about 4% larger (10 million requests: 413 MB against 399 MB).
-const ZSTD_LEVEL: i32 = 1;
-
-/// Writes `df` as zstd Parquet with statistics, creating the directory.
+/// Writes `df` as a data file (see [`crate::datafile`]), creating the directory.
 fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Zstd(
-            ZstdLevel::try_new(ZSTD_LEVEL).ok(),
-        ))
-        .with_statistics(StatisticsOptions::full())
-        .with_row_group_size(Some(ROW_GROUP_ROWS))
-        .finish(df)
-        .map_err(|source| Error::Parquet {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(())
+    crate::datafile::write(df, path)
 }
 
 /// Every `*.parquet` file below `dir` (recursively), in a stable order.
