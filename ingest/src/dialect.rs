@@ -355,7 +355,10 @@ fn stored_hash(path: &Path) -> Result<(String, u64)> {
         bytes: 0,
     };
     std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::io(path, e))?;
-    Ok((hashing.hasher.finalize().to_hex().to_string(), hashing.bytes))
+    Ok((
+        hashing.hasher.finalize().to_hex().to_string(),
+        hashing.bytes,
+    ))
 }
 
 /// How a file's text is stored in it.

@@ -914,7 +914,8 @@ fn plain_rfc3339(text: &str) -> Option<DateTime<Utc>> {
     } else {
         (date, utc_seconds)
     };
-    let time = chrono::NaiveTime::from_num_seconds_from_midnight_opt(u32::try_from(utc_seconds).ok()?, 0)?;
+    let time =
+        chrono::NaiveTime::from_num_seconds_from_midnight_opt(u32::try_from(utc_seconds).ok()?, 0)?;
     Some(date.and_time(time).and_utc())
 }
 
