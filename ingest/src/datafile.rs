@@ -17,11 +17,13 @@ use std::io::BufWriter;
 use std::path::Path;
 
 use polars::prelude::*;
-use polars_parquet::parquet::error::ParquetError;
+use polars_parquet::parquet::CowBuffer;
+use polars_parquet::parquet::compression::Compression;
+use polars_parquet::parquet::page::DataPageHeader;
 use polars_parquet::write::{
-    CompressionOptions, Compressor, DynIter, DynStreamingIterator, Encoding,
-    FallibleStreamingIterator, FileWriter, StatisticsOptions, Version, WriteOptions, ZstdLevel,
-    array_to_columns, to_parquet_schema,
+    CompressedDataPage, CompressedPage, CompressionOptions, DynIter, DynStreamingIterator,
+    Encoding, FileWriter, Page, StatisticsOptions, Version, WriteOptions, ZstdLevel,
+    array_to_columns, fallible_streaming_iterator, to_parquet_schema,
 };
 
 use crate::error::{Error, Result};
@@ -109,6 +111,9 @@ fn write_to(df: &mut DataFrame, out: BufWriter<File>) -> PolarsResult<()> {
     let fields = parquet_schema.fields().to_vec();
     let mut writer = FileWriter::new_with_parquet_schema(out, schema, parquet_schema, options);
     let height = df.height();
+    // One zstd context for every page of the file: the generic page compressor makes one per
+    // page, and zero-fills an output buffer of the page's worst-case size before each.
+    let mut zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL)?;
     // Equal row groups, as many as whole ROW_GROUP_ROWS fit (one for a smaller frame); an
     // empty frame is a file with its schema and no row group.
     let groups = if height == 0 {
@@ -123,7 +128,7 @@ fn write_to(df: &mut DataFrame, out: BufWriter<File>) -> PolarsResult<()> {
         let Some(batch) = part.iter_chunks(CompatLevel::newest(), false).next() else {
             continue;
         };
-        let mut columns = Vec::with_capacity(fields.len());
+        let mut columns: Vec<Vec<CompressedPage>> = Vec::with_capacity(fields.len());
         for ((array, field), coding) in batch.into_arrays().into_iter().zip(&fields).zip(&codings) {
             let column_options = WriteOptions {
                 compression: coding.compression,
@@ -131,17 +136,74 @@ fn write_to(df: &mut DataFrame, out: BufWriter<File>) -> PolarsResult<()> {
             };
             for pages in array_to_columns(array, field.clone(), column_options, &[coding.encoding])?
             {
-                let compressed = Compressor::new_from_vec(
-                    pages.map(|page| page.map_err(ParquetError::from)),
-                    coding.compression,
-                    Vec::new(),
-                )
-                .map_err(PolarsError::from);
-                columns.push(Ok(DynStreamingIterator::new(compressed)));
+                columns.push(
+                    pages
+                        .map(|page| compress(page?, coding.compression, &mut zstd))
+                        .collect::<PolarsResult<_>>()?,
+                );
             }
         }
-        writer.write(len as u64, DynIter::new(columns.into_iter()))?;
+        let row_group = columns.iter().map(|pages| {
+            Ok(DynStreamingIterator::new(
+                fallible_streaming_iterator::convert(pages.iter().map(PolarsResult::Ok)),
+            ))
+        });
+        writer.write(len as u64, DynIter::new(row_group))?;
     }
     writer.end(None)?;
     Ok(())
+}
+
+/// Compresses one page as `compression` says, zstd through `zstd` (V1 data pages and
+/// dictionary pages are compressed whole; anything else goes to the generic compressor).
+fn compress(
+    page: Page,
+    compression: CompressionOptions,
+    zstd: &mut zstd::bulk::Compressor<'_>,
+) -> PolarsResult<CompressedPage> {
+    let whole = match &page {
+        Page::Data(data) => matches!(data.header(), DataPageHeader::V1(_)),
+        Page::Dict(_) => true,
+    };
+    if !whole || !matches!(compression, CompressionOptions::Zstd(_)) {
+        return Ok(polars_parquet::write::compress(
+            page,
+            Vec::new(),
+            compression,
+        )?);
+    }
+    let squeeze = |zstd: &mut zstd::bulk::Compressor<'_>, bytes: &[u8]| {
+        let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(bytes.len()));
+        zstd.compress_to_buffer(bytes, &mut out).map(|_| out)
+    };
+    let format: Compression = compression.into();
+    Ok(match page {
+        Page::Data(data) => {
+            let uncompressed = data.buffer().len();
+            let buffer = squeeze(zstd, data.buffer())?;
+            let header = data.header().clone();
+            let num_rows = data
+                .num_rows
+                .ok_or_else(|| polars_err!(ComputeError: "a data page without its row count"))?;
+            CompressedPage::Data(CompressedDataPage::new(
+                header,
+                CowBuffer::Owned(buffer),
+                format,
+                uncompressed,
+                data.descriptor,
+                num_rows,
+            ))
+        }
+        Page::Dict(dict) => {
+            let uncompressed = dict.buffer.len();
+            let buffer = squeeze(zstd, &dict.buffer)?;
+            CompressedPage::Dict(polars_parquet::parquet::page::CompressedDictPage::new(
+                CowBuffer::Owned(buffer),
+                format,
+                uncompressed,
+                dict.num_values,
+                dict.is_sorted,
+            ))
+        }
+    })
 }
