@@ -2,8 +2,11 @@
 //!
 //! Every column gets what suits its values instead of one rule for all:
 //!
-//! - codes with few values (service, channel, status, …), amounts and scores: dictionary
-//!   encoding when it pays, then zstd (the general rule of Parquet writers);
+//! - codes from a short list (service, channel, status, authentication): dictionary
+//!   encoding, the dictionary of each row group built by comparing each value with the few
+//!   already met (most often the previous row's), without hashing, then zstd;
+//! - amounts and scores: dictionary encoding when it pays, then zstd (the general rule of
+//!   Parquet writers);
 //! - identifiers, pseudonyms and timestamps, nearly all different: plain values and zstd,
 //!   without first estimating how many distinct values they hold (the estimate only ever
 //!   answers "too many" for them);
@@ -17,6 +20,7 @@ use std::io::BufWriter;
 use std::path::Path;
 
 use polars::prelude::*;
+use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
 use polars_parquet::parquet::CowBuffer;
 use polars_parquet::parquet::compression::Compression;
 use polars_parquet::parquet::page::DataPageHeader;
@@ -47,6 +51,9 @@ const DISTINCT_COLUMNS: [&str; 6] = [
     "responded_at",
 ];
 
+/// Columns of codes from a short list: dictionary pages built here (see [`dictionary`]).
+const CODE_COLUMNS: [&str; 4] = ["service", "channel", "status", "auth_method"];
+
 /// Columns of hashes: written plain and uncompressed.
 const HASH_COLUMNS: [&str; 1] = ["record_fingerprint"];
 
@@ -55,6 +62,8 @@ const HASH_COLUMNS: [&str; 1] = ["record_fingerprint"];
 struct ColumnCoding {
     encoding: Encoding,
     compression: CompressionOptions,
+    /// The column holds codes from a short list.
+    codes: bool,
 }
 
 impl ColumnCoding {
@@ -64,16 +73,19 @@ impl ColumnCoding {
             ColumnCoding {
                 encoding: Encoding::Plain,
                 compression: CompressionOptions::Uncompressed,
+                codes: false,
             }
         } else if DISTINCT_COLUMNS.contains(&name) {
             ColumnCoding {
                 encoding: Encoding::Plain,
                 compression: zstd,
+                codes: false,
             }
         } else {
             ColumnCoding {
                 encoding: Encoding::RleDictionary,
                 compression: zstd,
+                codes: CODE_COLUMNS.contains(&name),
             }
         }
     }
@@ -133,6 +145,10 @@ fn write_to(df: &mut DataFrame, out: BufWriter<File>) -> PolarsResult<()> {
             let column_options = WriteOptions {
                 compression: coding.compression,
                 ..options
+            };
+            let array = match array.as_any().downcast_ref::<Utf8ViewArray>() {
+                Some(codes) if coding.codes => dictionary(codes).map_or(array, |d| d.boxed()),
+                _ => array,
             };
             for pages in array_to_columns(array, field.clone(), column_options, &[coding.encoding])?
             {
@@ -206,4 +222,157 @@ fn compress(
             ))
         }
     })
+}
+
+/// Most distinct values a code column's row group is expected to hold; beyond, the column
+/// goes to the general dictionary encoder.
+const MAX_CODES: usize = 64;
+
+/// `codes` as a dictionary array: each value's key found among the values already met, the
+/// previous row's first. A string view of up to 12 bytes holds the string itself, so two such
+/// views are equal exactly when their strings are; a longer string is compared whole when its
+/// length and first four bytes match. `None` beyond [`MAX_CODES`] distinct values.
+fn dictionary(codes: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
+    // The low 64 bits of a view: the string's length and first four bytes.
+    const HEAD: u128 = u64::MAX as u128;
+    let mut met: Vec<(u128, &str)> = Vec::new();
+    let mut keys: Vec<u32> = Vec::with_capacity(codes.len());
+    let mut last: Option<(u128, u32)> = None;
+    for (i, view) in codes.views().iter().enumerate() {
+        if !codes.is_valid(i) {
+            keys.push(0);
+            continue;
+        }
+        let bits = view.as_u128();
+        if let Some((last_bits, last_key)) = last
+            && last_bits == bits
+        {
+            keys.push(last_key);
+            continue;
+        }
+        let value = codes.value(i);
+        let inline = view.length <= 12;
+        let found = met.iter().position(|(known, text)| {
+            if inline {
+                *known == bits
+            } else {
+                (*known & HEAD) == (bits & HEAD) && *text == value
+            }
+        });
+        let key = match found {
+            Some(key) => key,
+            None if met.len() < MAX_CODES => {
+                met.push((bits, value));
+                met.len() - 1
+            }
+            None => return None,
+        };
+        let key = u32::try_from(key).ok()?;
+        keys.push(key);
+        last = Some((bits, key));
+    }
+    let values =
+        Utf8ViewArray::from_slice_values(met.iter().map(|(_, text)| *text).collect::<Vec<_>>());
+    let keys = PrimitiveArray::from_vec(keys).with_validity(codes.validity().cloned());
+    DictionaryArray::try_from_keys(keys, values.boxed(), false).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value each key of `array` stands for, row by row.
+    fn decoded(array: &DictionaryArray<u32>) -> Vec<Option<String>> {
+        let values = array
+            .values()
+            .as_any()
+            .downcast_ref::<Utf8ViewArray>()
+            .unwrap();
+        (0..array.len())
+            .map(|i| {
+                array
+                    .keys()
+                    .get(i)
+                    .map(|k| values.value(k as usize).to_string())
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Every row of a code column reads back as itself through its dictionary, whatever
+        /// the mix of short (inline) and long strings, repeats and nulls.
+        #[test]
+        fn codes_read_back_through_their_dictionary(
+            rows in proptest::collection::vec(
+                proptest::option::of("(abc|certificati_anagrafici|certificati_anagrafiche|x{0,14}|online)"),
+                0..300,
+            )
+        ) {
+            let codes = Utf8ViewArray::from_slice(&rows);
+            let array = dictionary(&codes).unwrap();
+            proptest::prop_assert_eq!(decoded(&array), rows.clone());
+            let distinct: std::collections::BTreeSet<_> = rows.iter().flatten().collect();
+            proptest::prop_assert_eq!(array.values().len(), distinct.len());
+        }
+    }
+
+    #[test]
+    fn a_column_of_many_values_is_left_to_the_general_encoder() {
+        let rows: Vec<String> = (0..=MAX_CODES).map(|i| format!("servizio_{i}")).collect();
+        assert!(dictionary(&Utf8ViewArray::from_slice_values(&rows)).is_none());
+        assert!(dictionary(&Utf8ViewArray::from_slice_values(&rows[..MAX_CODES])).is_some());
+    }
+
+    /// A frame written and read back (by polars' reader) is the same frame, in equal row
+    /// groups, with dictionary pages for codes and none for ids.
+    #[test]
+    fn a_written_file_reads_back_as_its_frame() {
+        let n = ROW_GROUP_ROWS * 2 + 123;
+        let services = ["certificati_anagrafici", "mensa", "permessi_ztl"];
+        let mut df = df!(
+            "request_id" => (0..n).map(|i| format!("R-{i:08}")).collect::<Vec<_>>(),
+            "service" => (0..n).map(|i| services[i * 3 / n]).collect::<Vec<_>>(),
+            "channel" => (0..n).map(|i| (i % 7 != 0).then_some(["online", "sportello"][i % 2])).collect::<Vec<_>>(),
+            "record_fingerprint" => (0..n).map(|i| (i as i64).wrapping_mul(0x1E37_79B9_7F4A_7C15)).collect::<Vec<_>>(),
+            "amount_eur" => (0..n).map(|i| (i % 5 == 0).then_some(i as f64 / 4.0)).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("year=2017").join("part.parquet");
+        write(&mut df, &path).unwrap();
+
+        let back = ParquetReader::new(File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        assert_eq!(back, df);
+        let mut file = File::open(&path).unwrap();
+        let metadata = polars_parquet::read::read_metadata(&mut file).unwrap();
+        assert_eq!(metadata.row_groups.len(), 2);
+        assert_eq!(
+            metadata
+                .row_groups
+                .iter()
+                .map(|g| g.num_rows())
+                .sum::<usize>(),
+            n
+        );
+        let group = &metadata.row_groups[0];
+        let column = |name: &str| {
+            group
+                .parquet_columns()
+                .iter()
+                .find(|c| c.descriptor().path_in_schema[0].as_str() == name)
+                .unwrap()
+        };
+        let dictionary = |name: &str| column(name).dictionary_page_offset().is_some();
+        assert!(dictionary("service"));
+        assert!(dictionary("channel"));
+        assert!(!dictionary("request_id"));
+        assert!(!dictionary("record_fingerprint"));
+        assert_eq!(column("request_id").compression(), Compression::Zstd);
+        assert_eq!(
+            column("record_fingerprint").compression(),
+            Compression::Uncompressed
+        );
+    }
 }
