@@ -84,6 +84,11 @@ impl<T> PartitionRows<T> {
         self.len == 0
     }
 
+    /// The services that have rows here.
+    pub fn services(&self) -> impl Iterator<Item = &str> {
+        self.index.keys().map(CompactString::as_str)
+    }
+
     /// The group of `service`'s rows (created empty when new).
     pub fn group_of(&mut self, service: &str) -> usize {
         if let Some(&group) = self.index.get(service) {

@@ -28,7 +28,6 @@ use crate::source::{Block, LogReader, RowShape};
 use crate::validate::{FieldParser, Rejection, ServiceRequest, SurveyResponse};
 use crate::versions::{KeyFilter, Resolution, STORED, Version, VersionLog, resolve};
 use rayon::prelude::*;
-use rustc_hash::FxHashSet;
 use std::sync::{Arc, Mutex};
 
 /// Rows kept in memory per table before they are written out.
@@ -272,7 +271,7 @@ fn ingest_once(
             ..FileSummary::default()
         };
         kinds.push(Some(reader.kind));
-        let mut services = read_rows(
+        read_rows(
             reader,
             &parser,
             |row: Checked, ctx: &mut Commit| -> Result<()> {
@@ -322,7 +321,6 @@ fn ingest_once(
         }
         let scan = &scans[file_index];
         file.blake3 = scan.blake3.clone();
-        summary.services.append(&mut services);
         ingested.push(IngestedFile {
             blake3: scan.blake3.clone(),
             path: source,
@@ -343,6 +341,8 @@ fn ingest_once(
         (ServiceRequest::ID_COLUMN, requests.finish(&mut ctx)?),
         (SurveyResponse::ID_COLUMN, surveys.finish(&mut ctx)?),
     ];
+    summary.services = std::mem::take(&mut requests.services);
+    summary.services.append(&mut surveys.services);
     let versions = staging.join(VERSIONS_DIR);
     if versions.exists() {
         std::fs::remove_dir_all(&versions).map_err(|e| Error::io(&versions, e))?;
@@ -421,7 +421,7 @@ fn ingest_once(
 }
 
 /// Reads a file through the pipeline and calls `each` with every row, validated, in file
-/// order. Returns the service codes seen.
+/// order.
 ///
 /// Three stages run at once: a reader thread cuts the file into blocks of whole records; a
 /// validator thread splits and validates groups of blocks in parallel; the calling thread
@@ -431,10 +431,9 @@ fn read_rows(
     parser: &FieldParser,
     mut each: impl FnMut(Checked, &mut Commit) -> Result<()>,
     ctx: &mut Commit,
-) -> Result<std::collections::BTreeSet<String>> {
+) -> Result<()> {
     let kind = reader.kind;
     let shape = reader.shape().clone();
-    let mut services: FxHashSet<String> = FxHashSet::default();
     let pool = Pool::default();
     let buffers: Pool<u8> = Pool::default();
     std::thread::scope(|scope| -> Result<()> {
@@ -478,18 +477,13 @@ fn read_rows(
         for rows in incoming {
             let mut rows = rows?;
             for row in rows.drain(..) {
-                match &row {
-                    Checked::Request(valid) => note_service(&mut services, &valid.record.service),
-                    Checked::Survey(valid) => note_service(&mut services, &valid.record.service),
-                    Checked::Quarantined { .. } => {}
-                }
                 each(row, ctx)?;
             }
             pool.give(rows);
         }
         Ok(())
     })?;
-    Ok(services.into_iter().collect())
+    Ok(())
 }
 
 /// Reads `path` again for the rows at `lines` (line → line of the version they conflict
@@ -815,12 +809,6 @@ impl<T> Pool<T> {
     }
 }
 
-fn note_service(services: &mut FxHashSet<String>, service: &str) {
-    if !services.contains(service) {
-        services.insert(service.to_string());
-    }
-}
-
 fn id_key(id: &str) -> u128 {
     xxhash_rust::xxh3::xxh3_128(id.as_bytes())
 }
@@ -929,6 +917,9 @@ struct TableState<R: Record> {
     /// Previous-snapshot files that this commit replaces.
     replaced: HashSet<PathBuf>,
     written: u32,
+    /// The service codes of the rows taken so far (gathered from the partitions' groups when
+    /// they are written, not row by row).
+    services: std::collections::BTreeSet<String>,
 }
 
 impl<R: Record> TableState<R> {
@@ -949,6 +940,7 @@ impl<R: Record> TableState<R> {
             log: None,
             replaced: HashSet::new(),
             written: 0,
+            services: std::collections::BTreeSet::new(),
         })
     }
 
@@ -1000,6 +992,13 @@ impl<R: Record> TableState<R> {
     fn flush(&mut self, ctx: &mut Commit) -> Result<()> {
         let buffers = std::mem::take(&mut self.buffers);
         self.buffered = 0;
+        for rows in buffers.values() {
+            for service in rows.services() {
+                if !self.services.contains(service) {
+                    self.services.insert(service.to_string());
+                }
+            }
+        }
         let Some(log) = self.log.clone() else {
             return Ok(());
         };
