@@ -274,6 +274,7 @@ fn ingest_once(
         read_rows(
             reader,
             &parser,
+            file_index as u32,
             |row: Checked, ctx: &mut Commit| -> Result<()> {
                 file.rows_read += 1;
                 rows_so_far += 1;
@@ -293,11 +294,11 @@ fn ingest_once(
                     }
                     // Accepted for now: duplicates, conflicts and updates are settled at the end.
                     Checked::Request(row) => {
-                        requests.offer(ctx, row, file_index as u32)?;
+                        requests.offer(ctx, row)?;
                         file.rows_accepted += 1;
                     }
                     Checked::Survey(row) => {
-                        surveys.offer(ctx, row, file_index as u32)?;
+                        surveys.offer(ctx, row)?;
                         file.rows_accepted += 1;
                     }
                 }
@@ -429,6 +430,7 @@ fn ingest_once(
 fn read_rows(
     mut reader: LogReader,
     parser: &FieldParser,
+    source: u32,
     mut each: impl FnMut(Checked, &mut Commit) -> Result<()>,
     ctx: &mut Commit,
 ) -> Result<()> {
@@ -461,7 +463,7 @@ fn read_rows(
                     .into_par_iter()
                     .map(|block| {
                         let block = block?;
-                        let rows = check_block(shape, &block, kind, parser, pool.take());
+                        let rows = check_block(shape, &block, kind, parser, source, pool.take());
                         buffers.give(block.bytes);
                         rows
                     })
@@ -704,21 +706,16 @@ fn describe_text(d: &Dialect, encoding: &str, decimal: &str) -> String {
     }
 }
 
-/// A valid record with what the sequential stage needs, computed in parallel.
-struct Valid<R> {
-    line: u64,
-    /// Hash of the record's id.
-    key: u128,
-    fingerprint: u128,
-    record: R,
-}
-
-impl<R: Record> Valid<R> {
-    fn new(line: u64, record: R) -> Self {
-        Valid {
-            line,
+impl<R: Record> Pending<R> {
+    /// Line `line` of input file `source`, valid: its hashes are computed here, by the
+    /// validating threads, and the row keeps this form until it is written (moved, never
+    /// rebuilt, by the thread that takes rows in file order).
+    fn new(source: u32, line: u64, record: R) -> Self {
+        Pending {
             key: id_key(record.id()),
             fingerprint: record.fingerprint(),
+            source,
+            line: u32::try_from(line).unwrap_or(u32::MAX),
             record,
         }
     }
@@ -731,8 +728,8 @@ enum Checked {
         rejection: Rejection,
         masked: String,
     },
-    Request(Valid<ServiceRequest>),
-    Survey(Valid<SurveyResponse>),
+    Request(Pending<ServiceRequest>),
+    Survey(Pending<SurveyResponse>),
 }
 
 /// Splits a block into rows and validates each.
@@ -741,6 +738,7 @@ fn check_block(
     block: &Block,
     kind: LogKind,
     parser: &FieldParser,
+    source: u32,
     mut out: Vec<Checked>,
 ) -> Result<Vec<Checked>> {
     // About 100 bytes a row in common exports.
@@ -760,10 +758,10 @@ fn check_block(
         let checked = match kind {
             LogKind::Requests => parser
                 .request(row.values)
-                .map(|record| Checked::Request(Valid::new(row.line, record))),
+                .map(|record| Checked::Request(Pending::new(source, row.line, record))),
             LogKind::Surveys => parser
                 .survey(row.values)
-                .map(|record| Checked::Survey(Valid::new(row.line, record))),
+                .map(|record| Checked::Survey(Pending::new(source, row.line, record))),
         };
         out.push(checked.unwrap_or_else(|rejection| Checked::Quarantined {
             line: row.line,
@@ -888,7 +886,8 @@ impl Commit {
     }
 }
 
-/// A valid row waiting to be written, with its version's identity.
+/// A valid row waiting to be written, with its version's identity: where it came from and
+/// the hashes of its id and content.
 struct Pending<R> {
     key: u128,
     fingerprint: u128,
@@ -946,7 +945,7 @@ impl<R: Record> TableState<R> {
 
     /// Takes a valid row; whether it is new, a duplicate, a conflict or an update is decided
     /// once every row has been read (see [`crate::versions`]).
-    fn offer(&mut self, ctx: &mut Commit, valid: Valid<R>, source: u32) -> Result<()> {
+    fn offer(&mut self, ctx: &mut Commit, valid: Pending<R>) -> Result<()> {
         if self.log.is_none() {
             let dir = ctx.staging.join(VERSIONS_DIR).join(R::TABLE.name());
             self.log = Some(Arc::new(Mutex::new(VersionLog::create(
@@ -964,23 +963,7 @@ impl<R: Record> TableState<R> {
         }
         let partition = self.buffers.entry(valid.record.year()).or_default();
         let group = partition.group_of(valid.record.sort_key().0);
-        let Valid {
-            line,
-            key,
-            fingerprint,
-            record,
-        } = valid;
-        partition.push(
-            group,
-            Pending {
-                key,
-                fingerprint,
-                source,
-                line: u32::try_from(line).unwrap_or(u32::MAX),
-                record,
-            },
-            &self.chunks,
-        );
+        partition.push(group, valid, &self.chunks);
         self.buffered += 1;
         if self.buffered >= FLUSH_ROWS {
             self.flush(ctx)?;
