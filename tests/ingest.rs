@@ -317,6 +317,47 @@ fn a_later_export_updates_a_request_and_keeps_its_history() {
     assert_eq!(w.count("requests"), 2);
 }
 
+/// A warehouse whose commit records name files by SHA-256 (as civica did before BLAKE3)
+/// still opens and takes new ingests; a file ingested then and given again is read again, and
+/// its rows count as duplicates instead of being stored twice.
+#[test]
+fn a_warehouse_recorded_with_sha256_still_ingests() {
+    let w = warehouse();
+    let header = "request_id,service,channel,submitted_at,completed_at,status,auth_method,citizen_id,amount_eur,satisfaction\n";
+    let file = w.file(
+        "march.csv",
+        format!("{header}S1,suap,online,2018-03-01T10:00:00+01:00,,pending,spid,,,\nS2,suap,pec,2018-03-01T11:00:00+01:00,,pending,,,,\n").as_bytes(),
+    );
+    w.ingest(&[s(&file)]);
+    // The record as an earlier civica wrote it: each file's hash under `sha256`.
+    let commits = w.path.join("_commits");
+    let record = std::fs::read_dir(&commits)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(text.contains("\"blake3\""), "{text}");
+    let sha256 = "0f".repeat(32);
+    let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for list in ["/summary/files", "/ingested"] {
+        for file in old.pointer_mut(list).unwrap().as_array_mut().unwrap() {
+            let object = file.as_object_mut().unwrap();
+            object.remove("blake3").unwrap();
+            object.insert("sha256".into(), sha256.clone().into());
+        }
+    }
+    std::fs::write(&record, serde_json::to_string_pretty(&old).unwrap()).unwrap();
+
+    let again = w.ingest(&[s(&file)]);
+    assert!(again["files"][0]["skipped"].is_null(), "{again}");
+    assert_eq!(again["rows_duplicate"], 2, "{again}");
+    assert_eq!(w.count("requests"), 2);
+    // Recorded now by BLAKE3: the next time the file is recognised and skipped.
+    let third = w.ingest(&[s(&file)]);
+    assert!(third["files"][0]["skipped"].is_string(), "{third}");
+}
+
 /// A file is normally read once, its dialect taken from its first 64 KiB: when a byte that
 /// is not UTF-8 comes later, the ingest starts again and reads the file as Windows-1252, so
 /// that its text is stored right.

@@ -71,6 +71,9 @@ pub const REFUSED_SAMPLE: usize = 20;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileSummary {
     pub path: String,
+    /// BLAKE3 of the file's bytes, hex (absent from records written when files were
+    /// identified by SHA-256).
+    #[serde(default)]
     pub blake3: String,
     /// `requests` or `surveys`.
     pub kind: String,
