@@ -32,9 +32,10 @@ use polars_parquet::write::{
 
 use crate::error::{Error, Result};
 
-/// Rows per row group (at most: a frame is cut into equal row groups of about this size):
-/// large enough for good compression, small enough that a one-service query skips most of
-/// a file.
+/// Rows per row group, at least: a frame is cut into as many equal row groups as this
+/// number of rows fits whole (so each holds 64 to 128 Ki rows), or written as one when it is
+/// smaller. Large enough for good compression, small enough that a one-service query skips
+/// most of a file.
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
 /// The zstd level of data files. Level 1 takes about half the compression time of the
@@ -91,8 +92,8 @@ impl ColumnCoding {
     }
 }
 
-/// Writes `df` to `path` (creating its directory): row groups of at most about
-/// [`ROW_GROUP_ROWS`] rows, each column coded as the module documentation says.
+/// Writes `df` to `path` (creating its directory): equal row groups of [`ROW_GROUP_ROWS`]
+/// to twice that many rows, each column coded as the module documentation says.
 pub fn write(df: &mut DataFrame, path: &Path) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
@@ -126,7 +127,7 @@ fn write_to(df: &mut DataFrame, out: BufWriter<File>) -> PolarsResult<()> {
     // One zstd context for every page of the file: the generic page compressor makes one per
     // page, and zero-fills an output buffer of the page's worst-case size before each.
     let mut zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL)?;
-    // Equal row groups, as many as whole ROW_GROUP_ROWS fit (one for a smaller frame); an
+    // Equal row groups, as many as ROW_GROUP_ROWS fits whole (one for a smaller frame); an
     // empty frame is a file with its schema and no row group.
     let groups = if height == 0 {
         0
@@ -167,6 +168,8 @@ fn write_to(df: &mut DataFrame, out: BufWriter<File>) -> PolarsResult<()> {
         writer.write(len as u64, DynIter::new(row_group))?;
     }
     writer.end(None)?;
+    // Flushed here, so that a failed write is an error rather than lost in a drop.
+    std::io::Write::flush(&mut writer.into_inner())?;
     Ok(())
 }
 
