@@ -139,7 +139,7 @@ fn write_to(df: &mut DataFrame, out: BufWriter<File>) -> PolarsResult<()> {
         let len = height * (group + 1) / groups - start;
         let part = df.slice(start as i64, len);
         let Some(batch) = part.iter_chunks(CompatLevel::newest(), false).next() else {
-            continue;
+            polars_bail!(ComputeError: "rows {start}..{} of the frame gave no batch to write", start + len);
         };
         let mut columns: Vec<Vec<CompressedPage>> = Vec::with_capacity(fields.len());
         for ((array, field), coding) in batch.into_arrays().into_iter().zip(&fields).zip(&codings) {
