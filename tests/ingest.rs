@@ -85,6 +85,12 @@ impl Warehouse {
         std::fs::write(&path, bytes).unwrap();
         path
     }
+
+    /// A canonical requests CSV named `name`: the header, then `rows`.
+    fn requests_file(&self, name: &str, rows: &str) -> PathBuf {
+        let header = "request_id,service,channel,submitted_at,completed_at,status,auth_method,citizen_id,amount_eur,satisfaction\n";
+        self.file(name, format!("{header}{rows}").as_bytes())
+    }
 }
 
 /// The counts of `tests/fixtures/municipal_export.csv`, worked out by hand in
@@ -274,14 +280,13 @@ fn json_lines_and_surveys_are_recognised() {
 #[test]
 fn a_later_export_updates_a_request_and_keeps_its_history() {
     let w = warehouse();
-    let header = "request_id,service,channel,submitted_at,completed_at,status,auth_method,citizen_id,amount_eur,satisfaction\n";
-    let monday = w.file(
+    let monday = w.requests_file(
         "monday.csv",
-        format!("{header}U1,suap,online,2018-03-01T10:00:00+01:00,,pending,spid,,,\nU2,suap,pec,2018-03-01T11:00:00+01:00,,pending,,,,\n").as_bytes(),
+        "U1,suap,online,2018-03-01T10:00:00+01:00,,pending,spid,,,\nU2,suap,pec,2018-03-01T11:00:00+01:00,,pending,,,,\n",
     );
-    let tuesday = w.file(
+    let tuesday = w.requests_file(
         "tuesday.csv",
-        format!("{header}U1,suap,online,2018-03-01T10:00:00+01:00,2018-03-02T09:00:00+01:00,completed,spid,,,9\nU2,suap,pec,2018-03-01T11:00:00+01:00,,pending,,,,\n").as_bytes(),
+        "U1,suap,online,2018-03-01T10:00:00+01:00,2018-03-02T09:00:00+01:00,completed,spid,,,9\nU2,suap,pec,2018-03-01T11:00:00+01:00,,pending,,,,\n",
     );
     w.ingest(&[s(&monday)]);
     let second = w.ingest(&[s(&tuesday)]);
@@ -323,10 +328,9 @@ fn a_later_export_updates_a_request_and_keeps_its_history() {
 #[test]
 fn a_warehouse_recorded_with_sha256_still_ingests() {
     let w = warehouse();
-    let header = "request_id,service,channel,submitted_at,completed_at,status,auth_method,citizen_id,amount_eur,satisfaction\n";
-    let file = w.file(
+    let file = w.requests_file(
         "march.csv",
-        format!("{header}S1,suap,online,2018-03-01T10:00:00+01:00,,pending,spid,,,\nS2,suap,pec,2018-03-01T11:00:00+01:00,,pending,,,,\n").as_bytes(),
+        "S1,suap,online,2018-03-01T10:00:00+01:00,,pending,spid,,,\nS2,suap,pec,2018-03-01T11:00:00+01:00,,pending,,,,\n",
     );
     w.ingest(&[s(&file)]);
     // The record as an earlier civica wrote it: each file's hash under `sha256`.
