@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::datafile;
 use crate::dialect::{Dialect, FileScan, Format, scan_file};
 use crate::error::{Error, Result};
 use crate::frames::{QuarantinedRow, Record, quarantine_frame, with_superseded};
@@ -634,7 +635,7 @@ pub fn compact(layout: &Layout) -> Result<CompactSummary> {
                         SortMultipleOptions::default(),
                     )
                     .map_err(parquet_error)?;
-                write_parquet(&mut df, &target)?;
+                datafile::write(&mut df, &target)?;
             }
         }
     }
@@ -706,21 +707,6 @@ fn describe_text(d: &Dialect, encoding: &str, decimal: &str) -> String {
             },
             if d.sep_line { "; sep= line" } else { "" }
         ),
-    }
-}
-
-impl<R: Record> Pending<R> {
-    /// Line `line` of input file `source`, valid: its hashes are computed here, by the
-    /// validating threads, and the row keeps this form until it is written (moved, never
-    /// rebuilt, by the thread that takes rows in file order).
-    fn new(source: u32, line: u64, record: R) -> Self {
-        Pending {
-            key: id_key(record.id()),
-            fingerprint: record.fingerprint(),
-            source,
-            line: u32::try_from(line).unwrap_or(u32::MAX),
-            record,
-        }
     }
 }
 
@@ -870,7 +856,7 @@ impl Commit {
             path: path.clone(),
             source,
         })?;
-        write_parquet(&mut df, &path)
+        datafile::write(&mut df, &path)
     }
 
     /// Hard-links every file of the previous snapshot that this commit does not replace.
@@ -897,6 +883,21 @@ struct Pending<R> {
     source: u32,
     line: u32,
     record: R,
+}
+
+impl<R: Record> Pending<R> {
+    /// Line `line` of input file `source`, valid: its hashes are computed here, by the
+    /// validating threads, and the row keeps this form until it is written (moved, never
+    /// rebuilt, by the thread that takes rows in file order).
+    fn new(source: u32, line: u64, record: R) -> Self {
+        Pending {
+            key: id_key(record.id()),
+            fingerprint: record.fingerprint(),
+            source,
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            record,
+        }
+    }
 }
 
 /// The state of one data table during an ingest.
@@ -1005,7 +1006,7 @@ impl<R: Record> TableState<R> {
                     path: path.clone(),
                     source,
                 })?;
-                write_parquet(&mut df, &path)?;
+                datafile::write(&mut df, &path)?;
                 let mut log = log.lock().map_err(|_| poisoned(&path))?;
                 for (row, p) in order.iter().enumerate() {
                     log.append(&Version {
@@ -1151,7 +1152,7 @@ impl<R: Record> TableState<R> {
         if superseded.height() > 0 {
             let target = self.new_file(ctx, R::HISTORY, year);
             let mut superseded = with_superseded(superseded, ctx.commit).map_err(parquet_error)?;
-            write_parquet(&mut superseded, &target)?;
+            datafile::write(&mut superseded, &target)?;
         }
         if path.starts_with(&ctx.staging) {
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
@@ -1160,7 +1161,7 @@ impl<R: Record> TableState<R> {
         }
         if kept.height() > 0 {
             let target = self.new_file(ctx, R::TABLE, year);
-            write_parquet(&mut kept, &target)?;
+            datafile::write(&mut kept, &target)?;
         }
         Ok(())
     }
@@ -1286,11 +1287,6 @@ fn partition_year(path: &Path) -> i32 {
         .and_then(|n| n.strip_prefix("year="))
         .and_then(|y| y.parse().ok())
         .unwrap_or(0)
-}
-
-/// Writes `df` as a data file (see [`crate::datafile`]), creating the directory.
-fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
-    crate::datafile::write(df, path)
 }
 
 /// Every `*.parquet` file below `dir` (recursively), in a stable order.
